@@ -1,0 +1,109 @@
+// Package config reads wsedge's YAML configuration file. It composes the
+// sections each package owns (proxy.Config at the top level, tlsconf.Config
+// under tls), decodes strictly, runs every section's Validate, and reports
+// every problem at once with its file and line.
+//
+// It sits above proxy and tlsconf and below main: it wires configuration
+// data, never runtime objects.
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/proxy"
+	"github.com/wsedge/wsedge/tlsconf"
+)
+
+// File is a whole configuration file.
+type File struct {
+	// Config holds every top-level section except tls.
+	proxy.Config `yaml:",inline"`
+	// TLS is the tls section.
+	TLS tlsconf.Config `yaml:"tls"`
+}
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultName is how errors and logs name the embedded default.
+const DefaultName = "(embedded default)"
+
+// Default returns the embedded development configuration that runs when no
+// -config is given.
+func Default() (*File, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	return Parse(DefaultName, defaultYAML, dir)
+}
+
+// DefaultYAML returns the embedded default configuration's text.
+func DefaultYAML() []byte { return defaultYAML }
+
+// Load reads and checks the file at path. Relative file names inside it
+// are taken relative to the file's directory.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data, filepath.Dir(abs))
+}
+
+// Parse decodes and checks a configuration. name labels the errors; dir
+// anchors relative file names. Every problem found is returned at once as
+// *Errors.
+func Parse(name string, data []byte, dir string) (*File, error) {
+	p := &parser{name: name}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		p.syntaxError(err)
+		return nil, p.result()
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		p.add(max(doc.Line, 1), "", errors.New("the configuration must be a YAML mapping with listen, tls, routes, ... keys"))
+		return nil, p.result()
+	}
+	root := doc.Content[0]
+	p.root = root
+	f := &File{Config: proxy.DefaultConfig()}
+	p.checkKeys(root, typeOfFile, "")
+	badPaths := p.decode(root, f)
+	f.TLS.ResolvePaths(dir)
+	for _, err := range conftypes.Flatten(f.Validate()) {
+		var fe *conftypes.FieldError
+		if !errors.As(err, &fe) {
+			p.add(root.Line, "", err)
+			continue
+		}
+		if coveredBy(fe.Path, badPaths) {
+			continue // its value failed to decode, already reported
+		}
+		p.addField(root, fe)
+	}
+	if err := p.result(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Validate checks every section and the ways they depend on each other.
+func (f *File) Validate() error {
+	errs := []error{f.Config.Validate(), conftypes.Under("tls", f.TLS.Validate())}
+	if f.Listen.HTTPS != "" && !f.TLS.Enabled() {
+		errs = append(errs, conftypes.Field("listen.https", errors.New("the https listener needs a certificate: set tls.certificates or tls.self_signed")))
+	}
+	return errors.Join(errs...)
+}

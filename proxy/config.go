@@ -1,0 +1,142 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/routes"
+)
+
+// ListenConfig is the listen section.
+type ListenConfig struct {
+	// HTTPS is the TLS listener's address for wss:// and https://. Empty
+	// (the default): no TLS listener.
+	HTTPS string `yaml:"https"`
+	// HTTP is the plain listener's address for ws:// and http://. Default
+	// ":8080"; set it to "" to run TLS only.
+	HTTP string `yaml:"http"`
+}
+
+// KeepaliveConfig is the keepalive section. Each leg of a proxied
+// connection, and each built-in handler connection, is pinged on its own.
+type KeepaliveConfig struct {
+	// PingInterval is how often each leg is pinged. Default 30s; 0 disables
+	// pings, and then a peer that vanishes without a FIN is never noticed.
+	PingInterval conftypes.Duration `yaml:"ping_interval"`
+	// PongTimeout is how long a leg may stay silent after a ping before it
+	// is declared dead and both legs are closed. Default 10s. Any frame
+	// counts as an answer, not only the pong.
+	PongTimeout conftypes.Duration `yaml:"pong_timeout"`
+}
+
+// LimitsConfig is the limits section.
+type LimitsConfig struct {
+	// MaxMessageBytes is the largest message accepted from either leg.
+	// Default 1MiB; 0 means unlimited. A bigger message closes its sender
+	// with 1009 and the other leg as described in the README.
+	MaxMessageBytes conftypes.Size `yaml:"max_message_bytes"`
+	// HandshakeTimeout bounds reading a client's request headers (and its
+	// TLS handshake), and the backend dial plus upgrade. Default 10s; must
+	// be positive.
+	HandshakeTimeout conftypes.Duration `yaml:"handshake_timeout"`
+	// WriteTimeout is how long a peer may take to accept a frame before it
+	// is closed; it also bounds the closing handshake. Default 10s; 0
+	// disables it.
+	WriteTimeout conftypes.Duration `yaml:"write_timeout"`
+}
+
+// ShutdownConfig is the shutdown section.
+type ShutdownConfig struct {
+	// DrainTimeout is how long, after SIGINT or SIGTERM, live connections
+	// get to finish their closing handshakes before they are dropped.
+	// Default 30s.
+	DrainTimeout conftypes.Duration `yaml:"drain_timeout"`
+}
+
+// Config is the proxy's part of the configuration file: every top-level
+// section but tls.
+type Config struct {
+	Listen    ListenConfig    `yaml:"listen"`
+	Keepalive KeepaliveConfig `yaml:"keepalive"`
+	Limits    LimitsConfig    `yaml:"limits"`
+	Shutdown  ShutdownConfig  `yaml:"shutdown"`
+	Routes    routes.Config   `yaml:"routes"`
+}
+
+// DefaultConfig returns the configuration a file starts from: a YAML file
+// overrides only the keys it sets.
+func DefaultConfig() Config {
+	return Config{
+		Listen: ListenConfig{HTTP: ":8080"},
+		Keepalive: KeepaliveConfig{
+			PingInterval: conftypes.Duration(30 * time.Second),
+			PongTimeout:  conftypes.Duration(10 * time.Second),
+		},
+		Limits: LimitsConfig{
+			MaxMessageBytes:  1 << 20,
+			HandshakeTimeout: conftypes.Duration(10 * time.Second),
+			WriteTimeout:     conftypes.Duration(10 * time.Second),
+		},
+		Shutdown: ShutdownConfig{DrainTimeout: conftypes.Duration(30 * time.Second)},
+	}
+}
+
+// Validate checks every section and returns all problems at once.
+func (c *Config) Validate() error {
+	errs := []error{c.Listen.validate(), c.Keepalive.validate(), c.Limits.validate()}
+	if c.Shutdown.DrainTimeout < 0 {
+		errs = append(errs, conftypes.Field("shutdown.drain_timeout", errors.New("must not be negative")))
+	}
+	if len(c.Routes) == 0 {
+		errs = append(errs, conftypes.Field("routes", errors.New("at least one route is required")))
+	}
+	errs = append(errs, conftypes.Under("routes", c.Routes.Validate()))
+	return errors.Join(errs...)
+}
+
+func (l *ListenConfig) validate() error {
+	var errs []error
+	if l.HTTP == "" && l.HTTPS == "" {
+		errs = append(errs, conftypes.Field("listen", errors.New("set http, https or both")))
+	}
+	for _, a := range []struct{ field, addr string }{{"listen.http", l.HTTP}, {"listen.https", l.HTTPS}} {
+		field, addr := a.field, a.addr
+		if addr == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			errs = append(errs, conftypes.Field(field, fmt.Errorf("%q is not an address: want host:port or :port", addr)))
+		}
+	}
+	if l.HTTP != "" && l.HTTP == l.HTTPS {
+		errs = append(errs, conftypes.Field("listen.https", fmt.Errorf("same address as listen.http (%s)", l.HTTP)))
+	}
+	return errors.Join(errs...)
+}
+
+func (k *KeepaliveConfig) validate() error {
+	switch {
+	case k.PingInterval < 0:
+		return conftypes.Field("keepalive.ping_interval", errors.New("must not be negative"))
+	case k.PingInterval > 0 && k.PongTimeout <= 0:
+		return conftypes.Field("keepalive.pong_timeout", errors.New("must be positive while ping_interval is set"))
+	}
+	return nil
+}
+
+func (l *LimitsConfig) validate() error {
+	var errs []error
+	if l.MaxMessageBytes < 0 {
+		errs = append(errs, conftypes.Field("limits.max_message_bytes", errors.New("must not be negative")))
+	}
+	if l.HandshakeTimeout <= 0 {
+		errs = append(errs, conftypes.Field("limits.handshake_timeout", errors.New("must be positive: it is what stops slow clients holding connections open")))
+	}
+	if l.WriteTimeout < 0 {
+		errs = append(errs, conftypes.Field("limits.write_timeout", errors.New("must not be negative")))
+	}
+	return errors.Join(errs...)
+}

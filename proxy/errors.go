@@ -1,0 +1,94 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/wsedge/wsedge/upstream"
+)
+
+var (
+	// errNoRoute: no route matches the request's host and path.
+	errNoRoute = errors.New("no route matches")
+	// errDraining: the server is shutting down and takes no new sockets.
+	errDraining = errors.New("server is shutting down")
+	// errUpgradeRequired: a built-in WebSocket handler got a plain request.
+	errUpgradeRequired = errors.New("this route only takes WebSocket connections")
+)
+
+// handshakeError is a client handshake the proxy refuses before contacting
+// any backend, with the status RFC 6455 section 4.2.2 asks for.
+type handshakeError struct {
+	status int
+	reason string
+}
+
+func (e *handshakeError) Error() string { return "bad websocket handshake: " + e.reason }
+
+// statusFor is the one place that maps an error to the HTTP status the
+// client gets.
+func statusFor(err error) int {
+	var he *handshakeError
+	var ne net.Error
+	switch {
+	case errors.As(err, &he):
+		return he.status
+	case errors.Is(err, errNoRoute), errors.Is(err, upstream.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, upstream.ErrBadParam):
+		return http.StatusBadRequest
+	case errors.Is(err, errUpgradeRequired):
+		return http.StatusUpgradeRequired
+	case errors.Is(err, errDraining):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return http.StatusGatewayTimeout
+	default:
+		return http.StatusBadGateway
+	}
+}
+
+// clientMessage is the short body sent with a status: enough for a person
+// to understand, nothing about backend addresses.
+func clientMessage(status int) string {
+	switch status {
+	case http.StatusBadGateway:
+		return "bad gateway: the backend is unavailable"
+	case http.StatusGatewayTimeout:
+		return "gateway timeout: the backend did not answer in time"
+	case http.StatusUpgradeRequired:
+		return "upgrade required: this route only takes WebSocket connections"
+	case http.StatusServiceUnavailable:
+		return "service unavailable: the server is shutting down"
+	}
+	return http.StatusText(status)
+}
+
+// writeError answers a request that failed before any response was sent,
+// and logs why (gateway errors at warn, client errors at debug).
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, attrs ...any) {
+	status := statusFor(err)
+	h := w.Header()
+	switch status {
+	case http.StatusUpgradeRequired:
+		h.Set("Upgrade", "websocket")
+		h.Set("Connection", "Upgrade")
+	case http.StatusServiceUnavailable:
+		h.Set("Retry-After", "5")
+	}
+	var he *handshakeError
+	if errors.As(err, &he) && status == http.StatusUpgradeRequired {
+		// RFC 6455 section 4.4: name the version we speak.
+		h.Set("Sec-WebSocket-Version", "13")
+	}
+	http.Error(w, clientMessage(status), status)
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelWarn
+	}
+	s.log.Log(r.Context(), level, "request refused",
+		append([]any{"status", status, "path", r.URL.Path, "client", r.RemoteAddr, "err", err}, attrs...)...)
+}

@@ -1,0 +1,120 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// hopByHop are the headers that describe one connection, not the message
+// (RFC 9110 section 7.6.1, RFC 7230 section 6.1), plus the proxy headers
+// that only the proxy may set.
+var hopByHop = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// perHopWebSocket are negotiated separately on each leg: the key and accept
+// value are per handshake, the version is gorilla's, and extensions such as
+// compression are per hop (RFC 6455 section 9.1). The subprotocol is passed
+// to the backend dial explicitly and returned to the client explicitly.
+var perHopWebSocket = []string{
+	"Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions",
+	"Sec-Websocket-Protocol", "Sec-Websocket-Accept",
+}
+
+// forwardedHeaders are replaced, never passed on: wsedge is the edge, so
+// what a client claims about earlier hops is not trusted (a later
+// trusted-proxy mode may append instead).
+var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded"}
+
+// removeHopHeaders deletes hop-by-hop headers, including those the
+// Connection header names.
+func removeHopHeaders(h http.Header) {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = textproto.TrimString(f); f != "" {
+				h.Del(f)
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		delete(h, k)
+	}
+}
+
+// backendRequestHeader builds the header for the backend handshake: the
+// client's end-to-end headers (cookies, Authorization, Origin, ...), the
+// client's Host, and X-Forwarded-For/Proto/Host set by us.
+func backendRequestHeader(r *http.Request) http.Header {
+	h := r.Header.Clone()
+	removeHopHeaders(h)
+	for _, k := range perHopWebSocket {
+		delete(h, k)
+	}
+	for _, k := range forwardedHeaders {
+		delete(h, k)
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		h["X-Forwarded-For"] = []string{ip}
+	}
+	h["X-Forwarded-Proto"] = []string{schemeOf(r)}
+	h["X-Forwarded-Host"] = []string{r.Host}
+	// Backends such as tornado compare Origin with Host: keep the Host the
+	// client used, as Caddy and Traefik do by default.
+	h["Host"] = []string{r.Host}
+	return h
+}
+
+// upgradeResponseHeader picks what the client's 101 response repeats from
+// the backend's: end-to-end headers such as Set-Cookie, and the chosen
+// subprotocol (which gorilla's Upgrader writes itself).
+func upgradeResponseHeader(backend http.Header) http.Header {
+	h := backend.Clone()
+	removeHopHeaders(h)
+	for _, k := range perHopWebSocket {
+		delete(h, k)
+	}
+	delete(h, "Content-Length")
+	delete(h, "Date")
+	if p := backend.Get("Sec-Websocket-Protocol"); p != "" {
+		h["Sec-Websocket-Protocol"] = []string{p}
+	}
+	return h
+}
+
+func schemeOf(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// checkClientHandshake refuses a malformed WebSocket handshake before any
+// backend is dialled, with the status RFC 6455 section 4.2.2 asks for.
+func checkClientHandshake(r *http.Request) error {
+	switch {
+	case r.Method != http.MethodGet:
+		return &handshakeError{http.StatusMethodNotAllowed, "method must be GET"}
+	case r.Header.Get("Sec-Websocket-Version") != "13":
+		return &handshakeError{http.StatusUpgradeRequired, "Sec-WebSocket-Version must be 13"}
+	case !validChallengeKey(r.Header.Get("Sec-Websocket-Key")):
+		return &handshakeError{http.StatusBadRequest, "Sec-WebSocket-Key must be 16 bytes in base64"}
+	}
+	return nil
+}
+
+// validChallengeKey reports whether key is 16 bytes in base64 (24
+// characters with "==" padding), RFC 6455 section 4.1.
+func validChallengeKey(key string) bool {
+	if len(key) != 24 || !strings.HasSuffix(key, "==") {
+		return false
+	}
+	for _, c := range key[:22] {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,94 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/wsedge/wsedge/routes"
+)
+
+// httpTarget travels in a plain request's context from proxyHTTP to the
+// reverse proxy's Rewrite and transport.
+type httpTarget struct {
+	url       *url.URL
+	transport http.RoundTripper
+	route     string
+}
+
+type httpTargetKey struct{}
+
+// proxyHTTP forwards a plain request on a backend route to the backend's
+// http(s) URL, so a page and its socket can sit behind one route.
+func (s *Server) proxyHTTP(w http.ResponseWriter, r *http.Request, route *routes.Matched, params httprouter.Params) {
+	target, _, err := route.Target.Pool.HTTPURL(params, r.URL.RawQuery)
+	if err != nil {
+		s.writeError(w, r, err, "route", route.Route.Label())
+		return
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		s.writeError(w, r, err, "route", route.Route.Label())
+		return
+	}
+	t := &httpTarget{url: u, transport: route.Target.Pool.Transport(), route: route.Route.Label()}
+	s.reverse.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), httpTargetKey{}, t)))
+}
+
+func (s *Server) newReverseProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			t := pr.In.Context().Value(httpTargetKey{}).(*httpTarget)
+			pr.Out.URL = t.url
+			pr.Out.Host = pr.In.Host
+			// Rewrite starts without the client's X-Forwarded-*; set
+			// ours, and drop Forwarded for the same reason.
+			pr.SetXForwarded()
+			pr.Out.Header.Del("Forwarded")
+			// Only WebSocket upgrades switch protocols, and not on this
+			// path: no h2c or other tunnels through a plain request.
+			pr.Out.Header.Del("Upgrade")
+			pr.Out.Header.Del("Connection")
+		},
+		Transport: routeTransport{},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			t := r.Context().Value(httpTargetKey{}).(*httpTarget)
+			if r.Context().Err() != nil {
+				s.log.Debug("client went away during proxied request", "route", t.route, "path", r.URL.Path)
+				return
+			}
+			s.writeError(w, r, err, "route", t.route, "backend", t.url.Scheme+"://"+t.url.Host+t.url.Path)
+		},
+	}
+}
+
+// routeTransport sends each proxied request through its route's transport.
+type routeTransport struct{}
+
+func (routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t, ok := req.Context().Value(httpTargetKey{}).(*httpTarget)
+	if !ok {
+		return nil, errors.New("proxy: request without a target")
+	}
+	return t.transport.RoundTrip(req)
+}
+
+// newTransport is the transport for plain requests to backends. The dial
+// and TLS handshake are bounded by handshake_timeout; waiting for the
+// response is not, so long polls work (the client decides when to give up).
+func (s *Server) newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:               nil, // backends are reached directly, whatever HTTP_PROXY says
+		DialContext:         (&net.Dialer{Timeout: s.handshakeTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout: s.handshakeTimeout,
+		MaxIdleConnsPerHost: 32,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   false,
+	}
+}

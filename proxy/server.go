@@ -1,0 +1,230 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsedge/wsedge/routes"
+	"github.com/wsedge/wsedge/upstream"
+)
+
+// Buffer sizes for every WebSocket connection, both legs. Reads go through
+// a small per-connection buffer (a large message is read past it, straight
+// into the write buffer of the other leg); write buffers come from a pool
+// and are held only while a message is being written, so an idle
+// connection holds none.
+const (
+	readBufferSize  = 4 << 10
+	writeBufferSize = 32 << 10
+)
+
+// maxHeaderBytes bounds a request's header block, like nginx's
+// large_client_header_buffers; plenty for cookies and tokens.
+const maxHeaderBytes = 64 << 10
+
+// idleTimeout closes plain HTTP keep-alive connections left idle.
+const idleTimeout = 2 * time.Minute
+
+// Server is the proxy: it accepts connections on the configured listeners
+// and routes each request through the current route table.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	tlsConfig *tls.Config
+
+	table   atomic.Pointer[routes.Table]
+	tracker *tracker
+
+	upgrader        websocket.Upgrader // clients of backend routes
+	builtinUpgrader websocket.Upgrader // clients of built-in handlers
+	reverse         *httputil.ReverseProxy
+
+	handshakeTimeout time.Duration
+	writeTimeout     time.Duration
+	closeWait        time.Duration // bound on a closing handshake
+	maxMessageBytes  int64
+}
+
+// Listeners are the sockets a Server accepts on; either may be nil.
+type Listeners struct {
+	HTTP  net.Listener
+	HTTPS net.Listener
+}
+
+// New builds a server from a validated Config. tlsConfig serves the https
+// listener and may be nil when there is none.
+func New(cfg Config, tlsConfig *tls.Config, log *slog.Logger) (*Server, error) {
+	if cfg.Listen.HTTPS != "" && tlsConfig == nil {
+		return nil, errors.New("proxy: listen.https is set but no TLS configuration was given")
+	}
+	s := &Server{
+		cfg:              cfg,
+		log:              log,
+		tlsConfig:        tlsConfig,
+		tracker:          newTracker(),
+		handshakeTimeout: cfg.Limits.HandshakeTimeout.D(),
+		writeTimeout:     cfg.Limits.WriteTimeout.D(),
+		closeWait:        cfg.Limits.WriteTimeout.D(),
+		maxMessageBytes:  int64(cfg.Limits.MaxMessageBytes),
+	}
+	if s.closeWait <= 0 {
+		s.closeWait = 10 * time.Second
+	}
+	writePool := &sync.Pool{}
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: s.handshakeTimeout,
+		ReadBufferSize:   readBufferSize,
+		WriteBufferSize:  writeBufferSize,
+		WriteBufferPool:  writePool,
+		// The backend judges Origin: it is forwarded to it unchanged.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	// Built-in handlers are wsedge's own endpoints: gorilla's default
+	// same-origin check keeps other sites' pages out of them.
+	s.builtinUpgrader = s.upgrader
+	s.builtinUpgrader.CheckOrigin = nil
+	env := upstream.Env{
+		Log: log,
+		Dialer: websocket.Dialer{
+			NetDialContext:   (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+			HandshakeTimeout: s.handshakeTimeout,
+			ReadBufferSize:   readBufferSize,
+			WriteBufferSize:  writeBufferSize,
+			WriteBufferPool:  writePool,
+		},
+		Transport:    s.newTransport(),
+		WriteTimeout: s.writeTimeout,
+	}
+	s.reverse = s.newReverseProxy()
+	table, err := routes.New(cfg.Routes, env, s.serveRoute)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: build routes: %w", err)
+	}
+	s.table.Store(table)
+	return s, nil
+}
+
+// Listen opens the configured listeners.
+func (s *Server) Listen() (Listeners, error) {
+	var ls Listeners
+	var err error
+	if s.cfg.Listen.HTTP != "" {
+		if ls.HTTP, err = net.Listen("tcp", s.cfg.Listen.HTTP); err != nil {
+			return ls, fmt.Errorf("listen http: %w", err)
+		}
+	}
+	if s.cfg.Listen.HTTPS != "" {
+		if ls.HTTPS, err = net.Listen("tcp", s.cfg.Listen.HTTPS); err != nil {
+			if ls.HTTP != nil {
+				ls.HTTP.Close()
+			}
+			return ls, fmt.Errorf("listen https: %w", err)
+		}
+	}
+	return ls, nil
+}
+
+// Run listens and serves until ctx is cancelled, then drains.
+func (s *Server) Run(ctx context.Context) error {
+	ls, err := s.Listen()
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ls)
+}
+
+// Serve accepts on ls until ctx is cancelled or a listener fails. Then it
+// stops accepting, sends 1001 Going Away to every client and backend, and
+// waits up to drain_timeout for them to close before dropping the rest. It
+// returns nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ls Listeners) error {
+	var servers []*http.Server
+	var serving sync.WaitGroup
+	errc := make(chan error, 2)
+	for _, l := range []struct {
+		ln  net.Listener
+		tls bool
+	}{{ls.HTTP, false}, {ls.HTTPS, true}} {
+		if l.ln == nil {
+			continue
+		}
+		hs := s.newHTTPServer(l.tls)
+		servers = append(servers, hs)
+		ln := l.ln
+		if l.tls {
+			ln = tls.NewListener(ln, hs.TLSConfig)
+		}
+		s.log.Info("listening", "addr", l.ln.Addr().String(), "tls", l.tls)
+		serving.Go(func() {
+			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve %s: %w", l.ln.Addr(), err)
+			}
+		})
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.shutdown(servers)
+	serving.Wait()
+	return serveErr
+}
+
+func (s *Server) shutdown(servers []*http.Server) {
+	drain := s.cfg.Shutdown.DrainTimeout.D()
+	s.log.Info("shutting down: draining connections", "connections", s.tracker.count(), "drain_timeout", drain)
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, hs := range servers {
+		wg.Go(func() {
+			// Stops accepting and waits for in-flight plain requests;
+			// hijacked (upgraded) connections are the tracker's.
+			if hs.Shutdown(ctx) != nil {
+				hs.Close()
+			}
+		})
+	}
+	dropped := s.tracker.drain(ctx)
+	wg.Wait()
+	s.log.Info("shutdown complete", "dropped", dropped)
+}
+
+func (s *Server) newHTTPServer(withTLS bool) *http.Server {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.handshakeTimeout, // also bounds the TLS handshake
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	// HTTP/1.1 only: a WebSocket upgrade is an HTTP/1.1 mechanism.
+	hs.Protocols = new(http.Protocols)
+	hs.Protocols.SetHTTP1(true)
+	if withTLS {
+		hs.TLSConfig = s.tlsConfig
+	}
+	return hs
+}
+
+// prepareConn applies the limits every upgraded connection shares.
+func (s *Server) prepareConn(c *websocket.Conn) {
+	if s.maxMessageBytes > 0 {
+		c.SetReadLimit(s.maxMessageBytes)
+	}
+}
+
+// ActiveConnections returns the number of upgraded connections open now.
+func (s *Server) ActiveConnections() int { return s.tracker.count() }

@@ -1,0 +1,70 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+
+	"github.com/gorilla/websocket"
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/wsedge/wsedge/routes"
+	"github.com/wsedge/wsedge/upstream"
+)
+
+// proxyWebSocket dials the backend first and upgrades the client only once
+// the backend has said 101, so a backend's refusal reaches the client as
+// the HTTP answer it is (a 403 stays a 403).
+func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, route *routes.Matched, params httprouter.Params) {
+	label := route.Route.Label()
+	if err := checkClientHandshake(r); err != nil {
+		s.writeError(w, r, err, "route", label)
+		return
+	}
+	if !s.tracker.accepting() {
+		s.writeError(w, r, errDraining, "route", label)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.handshakeTimeout)
+	up, resp, err := route.Target.Pool.DialWebSocket(ctx, upstream.DialRequest{
+		Params:       params,
+		RawQuery:     r.URL.RawQuery,
+		Header:       backendRequestHeader(r),
+		Subprotocols: websocket.Subprotocols(r),
+	})
+	cancel()
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			s.relayRefusal(w, r, resp)
+			s.log.Info("backend refused websocket", "route", label, "status", resp.StatusCode, "client", r.RemoteAddr, "err", err)
+			return
+		}
+		s.writeError(w, r, err, "route", label)
+		return
+	}
+	clientConn, err := s.upgrader.Upgrade(w, r, upgradeResponseHeader(resp.Header))
+	if err != nil {
+		// gorilla has answered the client.
+		up.Close()
+		up.Release()
+		s.log.Debug("client upgrade failed", "route", label, "client", r.RemoteAddr, "err", err)
+		return
+	}
+	s.log.Debug("websocket opened", "route", label, "backend", up.URL, "client", r.RemoteAddr, "subprotocol", clientConn.Subprotocol())
+	s.newSession(route, clientConn, up).run()
+}
+
+// relayRefusal sends the client the backend's non-101 answer: its status,
+// end-to-end headers and the part of its body gorilla kept (1 KiB).
+func (s *Server) relayRefusal(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+	h := w.Header()
+	for k, vv := range resp.Header {
+		h[k] = vv
+	}
+	removeHopHeaders(h)
+	delete(h, "Content-Length") // the body may have been cut short
+	w.WriteHeader(resp.StatusCode)
+	if r.Method != http.MethodHead {
+		io.Copy(w, resp.Body)
+	}
+}

@@ -1,0 +1,194 @@
+package routes
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/upstream"
+)
+
+// Route is one entry of the YAML routes list.
+type Route struct {
+	// Name is optional; it labels the route in logs and errors. Names must
+	// be unique when given.
+	Name string `yaml:"name"`
+	// Host restricts the route to one host name ("chat.example.com") or to
+	// the names one label below a domain ("*.example.com"). Empty matches
+	// any host. Matching ignores case, the port and a trailing dot.
+	Host string `yaml:"host"`
+	// Path is an httprouter pattern: ":name" matches one segment, "*name"
+	// the rest of the path and must come last.
+	Path string `yaml:"path"`
+	// Config says where matching requests go: a backend or a handler.
+	upstream.Config `yaml:",inline"`
+}
+
+// Label names the route for logs and errors: its name, or its host and
+// path when it has none.
+func (r *Route) Label() string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return r.Host + r.Path
+}
+
+// Config is the routes list, in the order written. Order does not decide
+// matching (see Table.Dispatch); it only orders error messages.
+type Config []Route
+
+var hostLabelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// Validate checks every route and every pair of routes, and returns all
+// problems at once as conftypes.FieldErrors under "[i]".
+func (c Config) Validate() error {
+	var errs []error
+	names := map[string]int{}
+	for i := range c {
+		r := &c[i]
+		at := fmt.Sprintf("[%d]", i)
+		errs = append(errs, conftypes.Under(at, r.validate()))
+		if r.Name == "" {
+			continue
+		}
+		if j, dup := names[r.Name]; dup {
+			errs = append(errs, &conftypes.FieldError{Path: at + ".name", Related: []string{fmt.Sprintf("[%d].name", j)},
+				Err: fmt.Errorf("name %q is already used by routes[%d]", r.Name, j)})
+		} else {
+			names[r.Name] = i
+		}
+	}
+	errs = append(errs, c.conflicts()...)
+	return errors.Join(errs...)
+}
+
+func (r *Route) validate() error {
+	var errs []error
+	if err := validateHost(r.Host); err != nil {
+		errs = append(errs, conftypes.Field("host", err))
+	}
+	params, err := pathParams(r.Path)
+	if err != nil {
+		errs = append(errs, conftypes.Field("path", err))
+	}
+	if err := r.Config.Validate(); err != nil {
+		errs = append(errs, err)
+	} else if params != nil {
+		for field, used := range r.Config.Params() {
+			for _, p := range used {
+				if !params[p] {
+					errs = append(errs, conftypes.Field(field, fmt.Errorf("{%s} is not a parameter of path %q", p, r.Path)))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validateHost(host string) error {
+	if host == "" {
+		return nil
+	}
+	name := strings.TrimSuffix(strings.ToLower(host), ".")
+	name = strings.TrimPrefix(name, "*.")
+	if net.ParseIP(name) != nil && !strings.HasPrefix(host, "*.") {
+		return nil
+	}
+	for _, label := range strings.Split(name, ".") {
+		if !hostLabelRE.MatchString(label) {
+			return fmt.Errorf("%q is not a host name: want example.com or *.example.com, without port or scheme", host)
+		}
+	}
+	return nil
+}
+
+// pathParams checks an httprouter pattern on its own and returns its
+// parameter names. Conflicts between routes are found by conflicts.
+func pathParams(path string) (map[string]bool, error) {
+	if path == "" {
+		return nil, errors.New("required: a path such as /light/:status")
+	}
+	if err := tryInsert(httprouter.New(), path); err != nil {
+		return nil, err
+	}
+	params := map[string]bool{}
+	for seg := range strings.SplitSeq(path, "/") {
+		if strings.HasPrefix(seg, ":") || strings.HasPrefix(seg, "*") {
+			params[seg[1:]] = true
+		}
+	}
+	return params, nil
+}
+
+// conflicts finds routes on the same host whose paths httprouter refuses to
+// hold together, and names both routes of each conflict.
+func (c Config) conflicts() []error {
+	var errs []error
+	byHost := map[string]*httprouter.Router{}
+	for i := range c {
+		r := &c[i]
+		if _, err := pathParams(r.Path); err != nil {
+			continue // already reported on its own
+		}
+		host := normalizeHost(r.Host)
+		router := byHost[host]
+		if router == nil {
+			router = httprouter.New()
+			byHost[host] = router
+		}
+		err := tryInsert(router, r.Path)
+		if err == nil {
+			continue
+		}
+		fe := &conftypes.FieldError{Path: fmt.Sprintf("[%d].path", i), Err: fmt.Errorf("path %q conflicts with another route: %w", r.Path, err)}
+		if j, pairErr := c.firstConflict(i); j >= 0 {
+			fe.Related = []string{fmt.Sprintf("[%d].path", j)}
+			fe.Err = fmt.Errorf("path %q conflicts with routes[%d] %q (path %q): %w", r.Path, j, c[j].Label(), c[j].Path, pairErr)
+		}
+		errs = append(errs, fe)
+	}
+	return errs
+}
+
+// firstConflict returns the earliest route on i's host that cannot be held
+// together with route i, and httprouter's complaint about the pair, or -1.
+// httprouter's panic says what conflicts but not with which route, so each
+// earlier route is tried alone with route i.
+func (c Config) firstConflict(i int) (int, error) {
+	host := normalizeHost(c[i].Host)
+	for j := 0; j < i; j++ {
+		if normalizeHost(c[j].Host) != host {
+			continue
+		}
+		router := httprouter.New()
+		if tryInsert(router, c[j].Path) != nil {
+			continue
+		}
+		if err := tryInsert(router, c[i].Path); err != nil {
+			return j, err
+		}
+	}
+	return -1, nil
+}
+
+// tryInsert adds path to router and turns httprouter's panic on a bad or
+// conflicting pattern into an error.
+func tryInsert(router *httprouter.Router, path string) error {
+	return insert(router, path, func(http.ResponseWriter, *http.Request, httprouter.Params) {})
+}
+
+func insert(router *httprouter.Router, path string, h httprouter.Handle) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	router.Handle(anyMethod, path, h)
+	return nil
+}

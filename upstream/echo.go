@@ -1,0 +1,47 @@
+package upstream
+
+import (
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/julienschmidt/httprouter"
+)
+
+// echo sends every message back to its sender, with its type.
+type echo struct{ writeTimeout time.Duration }
+
+func newEcho(env Env) *echo { return &echo{writeTimeout: env.WriteTimeout} }
+
+func (e *echo) Open(*http.Request, httprouter.Params) (Session, error) { return e, nil }
+
+// Serve streams each message back as it arrives (NextReader → NextWriter),
+// so a large message never sits whole in memory.
+func (e *echo) Serve(conn *websocket.Conn) {
+	for {
+		mt, r, err := conn.NextReader()
+		if err != nil {
+			return
+		}
+		setWriteDeadline(conn, e.writeTimeout)
+		w, err := conn.NextWriter(mt)
+		if err != nil {
+			return
+		}
+		if _, err := io.Copy(w, r); err != nil {
+			// Return without closing w: closing it would deliver the
+			// truncated message as if it were complete.
+			return
+		}
+		if err := w.Close(); err != nil {
+			return
+		}
+	}
+}
+
+func setWriteDeadline(conn *websocket.Conn, timeout time.Duration) {
+	if timeout > 0 {
+		conn.SetWriteDeadline(time.Now().Add(timeout))
+	}
+}

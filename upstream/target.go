@@ -1,0 +1,67 @@
+package upstream
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/julienschmidt/httprouter"
+)
+
+// Env is what every target needs from the process that runs it. The proxy
+// fills it once from its own configuration.
+type Env struct {
+	// Log receives the targets' log lines. Required.
+	Log *slog.Logger
+	// Dialer is the template for backend dials: buffer sizes, write buffer
+	// pool and handshake timeout. A pool copies it.
+	Dialer websocket.Dialer
+	// Transport carries plain HTTP requests to backends.
+	Transport *http.Transport
+	// WriteTimeout bounds every write a built-in handler makes; a client
+	// that does not take a frame within it is closed. Zero: no limit.
+	WriteTimeout time.Duration
+}
+
+// Target is what one route points at: a backend pool, or a built-in.
+// Exactly one of Pool, Handler and Page is set.
+type Target struct {
+	// Pool is set for backend routes: WebSocket requests are proxied to one
+	// of its backends, plain HTTP requests too.
+	Pool *Pool
+	// Handler is set for built-ins that serve WebSocket clients (echo,
+	// broadcast); plain requests on such a route get 426 Upgrade Required.
+	Handler Handler
+	// Page is set for built-ins that answer plain HTTP (demo).
+	Page http.Handler
+}
+
+// Handler is a built-in endpoint for WebSocket clients.
+type Handler interface {
+	// Open accepts or refuses a request before the upgrade, so a refusal is
+	// still an HTTP status (an error wrapping ErrNotFound is a 404).
+	Open(r *http.Request, params httprouter.Params) (Session, error)
+}
+
+// Session serves one upgraded client connection.
+type Session interface {
+	// Serve owns conn's reads and writes until the connection ends, and
+	// returns only after every goroutine it started has stopped. The proxy
+	// has already set the read limit and keepalive on conn; it closes conn
+	// after Serve returns, and may close it earlier (shutdown, dead peer),
+	// which makes Serve's reads fail.
+	Serve(conn *websocket.Conn)
+}
+
+// New builds the target a route's Config describes.
+func New(cfg Config, env Env) (*Target, error) {
+	if cfg.Backend != "" {
+		pool, err := newPool(cfg, env)
+		if err != nil {
+			return nil, err
+		}
+		return &Target{Pool: pool}, nil
+	}
+	return handlerFactories[cfg.Handler](cfg, env)
+}
