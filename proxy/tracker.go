@@ -70,9 +70,13 @@ func (t *tracker) drain(ctx context.Context) int {
 	t.draining = true
 	live := t.snapshotLocked()
 	t.mu.Unlock()
+	// Concurrently: a close frame to a peer whose socket is full waits up
+	// to the close deadline, and one slow peer must not hold up the rest.
+	var sending sync.WaitGroup
 	for _, c := range live {
-		c.goAway()
+		sending.Go(c.goAway)
 	}
+	sending.Wait()
 	ended := make(chan struct{})
 	go func() {
 		t.wg.Wait()

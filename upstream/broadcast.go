@@ -174,6 +174,14 @@ func (b *broadcast) evict(rm *room, m *member) {
 // writePump is the member connection's only writer.
 func (b *broadcast) writePump(m *member) {
 	for {
+		// An evicted member gets its close frame next, not the rest of
+		// its queue.
+		select {
+		case <-m.evicted:
+			b.closeSlow(m)
+			return
+		default:
+		}
 		select {
 		case pm := <-m.queue:
 			setWriteDeadline(m.conn, b.writeTimeout)

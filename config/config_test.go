@@ -1,0 +1,162 @@
+package config
+
+import (
+	"errors"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// problem is what one reported error must say: its line and a phrase.
+type problem struct {
+	line     int
+	contains string
+}
+
+func TestBadConfigsReportEveryProblem(t *testing.T) {
+	cases := []struct {
+		file string
+		want []problem
+	}{
+		{"bad_unknown_key.yaml", []problem{
+			{4, `keepalive: unknown key "ping_intervall" (did you mean "ping_interval"?)`},
+			{6, `routes[0] (route "light"): set one of backend or handler`},
+			{8, `routes[0] (route "light"): unknown key "bakend" (did you mean "backend"?)`},
+		}},
+		{"bad_values.yaml", []problem{
+			{4, `keepalive.ping_interval: invalid duration "3 minutes"`},
+			{6, `limits.max_message_bytes: invalid size "1MB"`},
+			{8, `limits.write_timeout: must not be negative`},
+		}},
+		{"bad_backend_scheme.yaml", []problem{
+			{6, `routes[0].backend (route "light"): scheme "http" in "http://127.0.0.1:8765/light/{status}": a backend must be ws:// or wss://`},
+		}},
+		{"bad_undefined_param.yaml", []problem{
+			{6, `routes[0].backend (route "logs"): {filename} is not a parameter of path "/logs/*file"`},
+		}},
+		{"bad_conflict.yaml", []problem{
+			{8, `routes[1].path (route "one-log"): path "/logs/:name" conflicts with routes[0] "logs" (path "/logs/*file")`},
+			{8, `(see line 5)`},
+			{14, `routes[3].path (route "echo-again"): path "/echo" conflicts with routes[2] "echo" (path "/echo")`},
+			{14, `(see line 11)`},
+		}},
+		{"bad_backend_and_handler.yaml", []problem{
+			{4, `routes[0] (route "both"): set only one of backend or handler, not both`},
+			{8, `routes[1] (route "neither"): set one of backend or handler`},
+			{12, `routes[2].handler (route "unknown-handler"): unknown handler "telnet"`},
+		}},
+		{"bad_missing_cert.yaml", []problem{
+			{6, `tls.certificates[0].cert: read certificate: open ` + filepath.Join(testdata(t), "does-not-exist.pem")},
+		}},
+		{"bad_https_without_cert.yaml", []problem{
+			{2, `listen.https: the https listener needs a certificate`},
+		}},
+		{"bad_many.yaml", []problem{
+			{3, `listen.http: "nonsense" is not an address`},
+			{5, `keepalive.ping_interval: invalid duration "soon"`},
+			{9, `routes[0].backend (route "light"): scheme "ftp"`},
+			{12, `routes[1].backend (route "logs"): {missing} is not a parameter`},
+			{13, `routes[2].path (route "relative/path"): path must begin with '/'`},
+		}},
+		{"bad_syntax.yaml", []problem{
+			{3, `YAML syntax: did not find expected '-' indicator`},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			path := filepath.Join(testdata(t), tc.file)
+			_, err := Load(path)
+			var errs *Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("Load: got %v, want *Errors", err)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			for _, want := range tc.want {
+				prefix := path + ":" + strconv.Itoa(want.line) + ": "
+				found := false
+				for _, l := range lines {
+					if strings.HasPrefix(l, prefix) && strings.Contains(l, want.contains) {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("no error %q at line %d; got:\n%s", want.contains, want.line, err)
+				}
+			}
+			if distinct := distinctLines(tc.want); len(errs.Problems) != distinct {
+				t.Errorf("got %d problems, want %d:\n%s", len(errs.Problems), distinct, err)
+			}
+		})
+	}
+}
+
+func TestDefaultAndExampleAreValid(t *testing.T) {
+	def, err := Default()
+	if err != nil {
+		t.Fatalf("embedded default: %v", err)
+	}
+	if def.Listen.HTTPS != ":8443" || def.Listen.HTTP != ":8080" || len(def.TLS.SelfSigned) == 0 {
+		t.Errorf("default should serve https :8443 with a self-signed cert and http :8080, got %+v %+v", def.Listen, def.TLS)
+	}
+	ex, err := Load(filepath.Join(testdata(t), "..", "config.example.yaml"))
+	if err != nil {
+		t.Fatalf("config.example.yaml: %v", err)
+	}
+	if len(ex.Routes) == 0 {
+		t.Error("config.example.yaml has no routes")
+	}
+}
+
+func TestDefaultsApplyToOmittedKeys(t *testing.T) {
+	f, err := Load(filepath.Join(testdata(t), "good_minimal.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen.http", f.Listen.HTTP, ":8080"},
+		{"listen.https", f.Listen.HTTPS, ""},
+		{"keepalive.ping_interval", f.Keepalive.PingInterval.D(), 30 * time.Second},
+		{"keepalive.pong_timeout", f.Keepalive.PongTimeout.D(), 10 * time.Second},
+		{"limits.max_message_bytes", int64(f.Limits.MaxMessageBytes), int64(1 << 20)},
+		{"limits.handshake_timeout", f.Limits.HandshakeTimeout.D(), 10 * time.Second},
+		{"limits.write_timeout", f.Limits.WriteTimeout.D(), 10 * time.Second},
+		{"shutdown.drain_timeout", f.Shutdown.DrainTimeout.D(), 30 * time.Second},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestExplicitZeroDisablesPings(t *testing.T) {
+	f, err := Parse("inline", []byte("keepalive:\n  ping_interval: 0\nroutes:\n  - path: /e\n    handler: echo\n"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Keepalive.PingInterval != 0 {
+		t.Errorf("ping_interval: got %v, want 0 (disabled)", f.Keepalive.PingInterval)
+	}
+}
+
+func testdata(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func distinctLines(ps []problem) int {
+	seen := map[int]bool{}
+	for _, p := range ps {
+		seen[p.line] = true
+	}
+	return len(seen)
+}
