@@ -97,8 +97,8 @@ func TestDefaultAndExampleAreValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("embedded default: %v", err)
 	}
-	if def.Listen.HTTPS != ":8443" || def.Listen.HTTP != ":8080" || len(def.TLS.SelfSigned) == 0 {
-		t.Errorf("default should serve https :8443 with a self-signed cert and http :8080, got %+v %+v", def.Listen, def.TLS)
+	if def.Listen.HTTPS != "127.0.0.1:8443" || def.Listen.HTTP != "127.0.0.1:8080" || len(def.TLS.SelfSigned) == 0 {
+		t.Errorf("default should serve https on loopback :8443 with a self-signed cert and http on :8080, got %+v %+v", def.Listen, def.TLS)
 	}
 	ex, err := Load(filepath.Join(testdata(t), "..", "config.example.yaml"))
 	if err != nil {

@@ -73,10 +73,10 @@ func (t *tracker) drain(ctx context.Context) int {
 	// Concurrently: a close frame to a peer whose socket is full waits up
 	// to the close deadline, and one slow peer must not hold up the rest.
 	var sending sync.WaitGroup
+	defer sending.Wait()
 	for _, c := range live {
 		sending.Go(c.goAway)
 	}
-	sending.Wait()
 	ended := make(chan struct{})
 	go func() {
 		t.wg.Wait()
