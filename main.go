@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 
 	"github.com/wsedge/wsedge/config"
@@ -69,7 +69,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, log); err != nil {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	a, err := newApp(cfg, log)
+	if err != nil {
+		log.Error("wsedge cannot start", "err", err)
+		return 1
+	}
+	ls, err := a.proxy.Listen()
+	if err != nil {
+		log.Error("wsedge cannot start", "err", err)
+		return 1
+	}
+	log.Info("wsedge starting", "version", buildVersion(), "routes", len(cfg.Routes))
+	if err := a.run(ctx, ls, hup); err != nil {
 		log.Error("wsedge stopped", "err", err)
 		return 1
 	}
@@ -83,29 +97,57 @@ func loadConfig(path string) (*config.File, error) {
 	return config.Load(path)
 }
 
-// serve wires the packages together and runs until ctx is cancelled.
-func serve(ctx context.Context, cfg *config.File, log *slog.Logger) error {
-	var tlsManager *tlsconf.Manager
+// app is wsedge wired together: the certificates and the proxy.
+type app struct {
+	log   *slog.Logger
+	tls   *tlsconf.Manager // nil without a TLS section
+	proxy *proxy.Server
+}
+
+func newApp(cfg *config.File, log *slog.Logger) (*app, error) {
+	a := &app{log: log}
+	deps := proxy.Deps{Log: log}
 	if cfg.TLS.Enabled() {
 		m, err := tlsconf.New(cfg.TLS, log.With("component", "tls"))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		tlsManager = m
+		a.tls = m
+		deps.TLS = m.TLSConfig()
+		if m.ACMEEnabled() {
+			deps.Challenges = m
+		}
 	}
-	srv, err := proxy.New(cfg.Config, tlsConfigOf(tlsManager), log)
+	srv, err := proxy.New(cfg.Config, deps)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	log.Info("wsedge starting", "version", buildVersion(), "routes", len(cfg.Routes))
-	return srv.Run(ctx)
+	a.proxy = srv
+	return a, nil
 }
 
-func tlsConfigOf(m *tlsconf.Manager) *tls.Config {
-	if m == nil {
-		return nil
+// run serves on ls until ctx is cancelled; hup reloads the certificate
+// files. It owns the certificate watcher and waits for it.
+func (a *app) run(ctx context.Context, ls proxy.Listeners, hup <-chan os.Signal) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	defer background.Wait()
+	defer cancel()
+	if a.tls != nil {
+		background.Go(func() { a.tls.Run(ctx) })
+		background.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					a.log.Info("SIGHUP: reloading certificate files")
+					a.tls.Reload()
+				}
+			}
+		})
 	}
-	return m.TLSConfig()
+	return a.proxy.Serve(ctx, ls)
 }
 
 func newLogger(w io.Writer, level string, json bool) (*slog.Logger, error) {

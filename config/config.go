@@ -78,7 +78,7 @@ func Parse(name string, data []byte, dir string) (*File, error) {
 	}
 	root := doc.Content[0]
 	p.root = root
-	f := &File{Config: proxy.DefaultConfig()}
+	f := &File{Config: proxy.DefaultConfig(), TLS: tlsconf.DefaultConfig()}
 	p.checkKeys(root, typeOfFile, "")
 	badPaths := p.decode(root, f)
 	f.TLS.ResolvePaths(dir)
@@ -103,7 +103,10 @@ func Parse(name string, data []byte, dir string) (*File, error) {
 func (f *File) Validate() error {
 	errs := []error{f.Config.Validate(), conftypes.Under("tls", f.TLS.Validate())}
 	if f.Listen.HTTPS != "" && !f.TLS.Enabled() {
-		errs = append(errs, conftypes.Field("listen.https", errors.New("the https listener needs a certificate: set tls.certificates or tls.self_signed")))
+		errs = append(errs, conftypes.Field("listen.https", errors.New("the https listener needs a certificate: set tls.certificates, tls.self_signed or tls.acme")))
+	}
+	if f.TLS.ACME != nil && f.Listen.HTTPS == "" {
+		errs = append(errs, conftypes.Field("tls.acme", errors.New("ACME certificates are served on the https listener: set listen.https")))
 	}
 	return errors.Join(errs...)
 }

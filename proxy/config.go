@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
@@ -18,6 +19,11 @@ type ListenConfig struct {
 	// HTTP is the plain listener's address for ws:// and http://. Default
 	// ":8080"; set it to "" to run TLS only.
 	HTTP string `yaml:"http"`
+	// RedirectToHTTPS makes the plain listener redirect requests to the
+	// https listener (308), except on routes marked plain: true and ACME
+	// HTTP-01 challenges, which it answers. Unset (the default): on when
+	// certificates come from ACME, off otherwise.
+	RedirectToHTTPS *bool `yaml:"redirect_to_https"`
 }
 
 // KeepaliveConfig is the keepalive section. Each leg of a proxied
@@ -111,8 +117,11 @@ func (l *ListenConfig) validate() error {
 			errs = append(errs, conftypes.Field(field, fmt.Errorf("%q is not an address: want host:port or :port", addr)))
 		}
 	}
-	if l.HTTP != "" && l.HTTP == l.HTTPS {
+	if l.HTTP != "" && l.HTTP == l.HTTPS && !strings.HasSuffix(l.HTTP, ":0") {
 		errs = append(errs, conftypes.Field("listen.https", fmt.Errorf("same address as listen.http (%s)", l.HTTP)))
+	}
+	if l.RedirectToHTTPS != nil && *l.RedirectToHTTPS && (l.HTTP == "" || l.HTTPS == "") {
+		errs = append(errs, conftypes.Field("listen.redirect_to_https", errors.New("needs both listen.http and listen.https")))
 	}
 	return errors.Join(errs...)
 }

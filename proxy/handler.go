@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"net"
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
@@ -11,15 +13,24 @@ import (
 
 // ServeHTTP routes a request through the current route table.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.table.Load().Dispatch(w, r) {
-		s.writeError(w, r, errNoRoute)
+	if s.table.Load().Dispatch(w, r) {
+		return
 	}
+	if s.redirecting(r) {
+		s.redirectToHTTPS(w, r)
+		return
+	}
+	s.writeError(w, r, errNoRoute)
 }
 
 // serveRoute serves a request that matched route. WebSocket handshakes go
 // to the backend or the built-in handler; plain requests are proxied to a
 // backend route's HTTP URL, served by a built-in page, or refused with 426.
 func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, route *routes.Matched, params httprouter.Params) {
+	if s.redirecting(r) && !route.Route.Plain {
+		s.redirectToHTTPS(w, r)
+		return
+	}
 	t := route.Target
 	upgrade := websocket.IsWebSocketUpgrade(r)
 	switch {
@@ -34,4 +45,21 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, route *route
 	default:
 		s.writeError(w, r, errUpgradeRequired, "route", route.Route.Label())
 	}
+}
+
+// redirecting reports whether r came in on the plain listener while that
+// listener redirects to https.
+func (s *Server) redirecting(r *http.Request) bool { return s.redirectPlain && r.TLS == nil }
+
+// redirectToHTTPS sends a plain request to the same host and path on the
+// https listener. 308 keeps the method and body (RFC 9110 section 15.4.9).
+func (s *Server) redirectToHTTPS(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // an IPv6 literal
+	}
+	http.Redirect(w, r, "https://"+host+s.httpsPortSuffix+r.URL.RequestURI(), http.StatusPermanentRedirect)
 }

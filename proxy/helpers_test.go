@@ -78,7 +78,7 @@ func startProxy(t *testing.T, cfg Config, withTLS bool) *testProxy {
 		tlsConfig = m.TLSConfig()
 		cfg.Listen.HTTPS = "127.0.0.1:0"
 	}
-	srv, err := New(cfg, tlsConfig, slog.New(tp.log))
+	srv, err := New(cfg, Deps{Log: slog.New(tp.log), TLS: tlsConfig})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

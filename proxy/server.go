@@ -36,12 +36,35 @@ const maxHeaderBytes = 64 << 10
 // idleTimeout closes plain HTTP keep-alive connections left idle.
 const idleTimeout = 2 * time.Minute
 
+// Deps are what a Server needs from the rest of the process.
+type Deps struct {
+	// Log receives the proxy's log lines. Required.
+	Log *slog.Logger
+	// TLS serves the https listener; required when listen.https is set.
+	TLS *tls.Config
+	// Challenges, if set, answers ACME HTTP-01 challenges on the plain
+	// listener, and turns listen.redirect_to_https on unless configured.
+	Challenges ChallengeResponder
+}
+
+// ChallengeResponder answers ACME HTTP-01 challenges and passes every
+// other request to fallback. tlsconf.Manager implements it.
+type ChallengeResponder interface {
+	HTTPHandler(fallback http.Handler) http.Handler
+}
+
 // Server is the proxy: it accepts connections on the configured listeners
 // and routes each request through the current route table.
 type Server struct {
-	cfg       Config
-	log       *slog.Logger
-	tlsConfig *tls.Config
+	cfg  Config
+	log  *slog.Logger
+	deps Deps
+
+	// redirectPlain: the plain listener redirects to https, but for
+	// routes marked plain. httpsPortSuffix is ":port" for redirects, or
+	// "" for 443; set before serving starts.
+	redirectPlain   bool
+	httpsPortSuffix string
 
 	table   atomic.Pointer[routes.Table]
 	tracker *tracker
@@ -62,16 +85,16 @@ type Listeners struct {
 	HTTPS net.Listener
 }
 
-// New builds a server from a validated Config. tlsConfig serves the https
-// listener and may be nil when there is none.
-func New(cfg Config, tlsConfig *tls.Config, log *slog.Logger) (*Server, error) {
-	if cfg.Listen.HTTPS != "" && tlsConfig == nil {
+// New builds a server from a validated Config.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if cfg.Listen.HTTPS != "" && deps.TLS == nil {
 		return nil, errors.New("proxy: listen.https is set but no TLS configuration was given")
 	}
+	log := deps.Log
 	s := &Server{
 		cfg:              cfg,
 		log:              log,
-		tlsConfig:        tlsConfig,
+		deps:             deps,
 		tracker:          newTracker(),
 		handshakeTimeout: cfg.Limits.HandshakeTimeout.D(),
 		writeTimeout:     cfg.Limits.WriteTimeout.D(),
@@ -81,6 +104,11 @@ func New(cfg Config, tlsConfig *tls.Config, log *slog.Logger) (*Server, error) {
 	if s.closeWait <= 0 {
 		s.closeWait = 10 * time.Second
 	}
+	s.redirectPlain = deps.Challenges != nil
+	if cfg.Listen.RedirectToHTTPS != nil {
+		s.redirectPlain = *cfg.Listen.RedirectToHTTPS
+	}
+	s.redirectPlain = s.redirectPlain && cfg.Listen.HTTPS != "" && cfg.Listen.HTTP != ""
 	writePool := &sync.Pool{}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: s.handshakeTimeout,
@@ -149,6 +177,9 @@ func (s *Server) Run(ctx context.Context) error {
 // waits up to drain_timeout for them to close before dropping the rest. It
 // returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ls Listeners) error {
+	if ls.HTTPS != nil {
+		s.httpsPortSuffix = portSuffix(ls.HTTPS.Addr())
+	}
 	var servers []*http.Server
 	var serving sync.WaitGroup
 	errc := make(chan error, 2)
@@ -203,8 +234,12 @@ func (s *Server) shutdown(servers []*http.Server) {
 }
 
 func (s *Server) newHTTPServer(withTLS bool) *http.Server {
+	var handler http.Handler = s
+	if !withTLS && s.deps.Challenges != nil {
+		handler = s.deps.Challenges.HTTPHandler(s)
+	}
 	hs := &http.Server{
-		Handler:           s,
+		Handler:           handler,
 		ReadHeaderTimeout: s.handshakeTimeout, // also bounds the TLS handshake
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
@@ -214,7 +249,7 @@ func (s *Server) newHTTPServer(withTLS bool) *http.Server {
 	hs.Protocols = new(http.Protocols)
 	hs.Protocols.SetHTTP1(true)
 	if withTLS {
-		hs.TLSConfig = s.tlsConfig
+		hs.TLSConfig = s.deps.TLS
 	}
 	return hs
 }
@@ -224,6 +259,15 @@ func (s *Server) prepareConn(c *websocket.Conn) {
 	if s.maxMessageBytes > 0 {
 		c.SetReadLimit(s.maxMessageBytes)
 	}
+}
+
+// portSuffix is ":port" for redirects to addr, or "" for the default 443.
+func portSuffix(addr net.Addr) string {
+	_, port, err := net.SplitHostPort(addr.String())
+	if err != nil || port == "443" {
+		return ""
+	}
+	return ":" + port
 }
 
 // ActiveConnections returns the number of upgraded connections open now.

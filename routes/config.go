@@ -26,6 +26,9 @@ type Route struct {
 	// Path is an httprouter pattern: ":name" matches one segment, "*name"
 	// the rest of the path and must come last.
 	Path string `yaml:"path"`
+	// Plain serves the route on the plain listener even when that listener
+	// redirects everything else to https (listen.redirect_to_https).
+	Plain bool `yaml:"plain"`
 	// Config says where matching requests go: a backend or a handler.
 	upstream.Config `yaml:",inline"`
 }

@@ -12,6 +12,7 @@ import (
 // pairError says which file of a pair is at fault.
 type pairError struct {
 	field string // "cert" or "key"
+	file  string
 	err   error
 }
 
@@ -26,28 +27,35 @@ func pairField(err error) string {
 	return "cert"
 }
 
-// loadPair reads and checks a certificate file and its key file.
+// loadPair reads and checks a certificate file and its key file: both
+// must parse and the key must match the leaf.
 func loadPair(cf CertFile) (*tls.Certificate, error) {
 	certPEM, err := os.ReadFile(cf.Cert)
 	if err != nil {
-		return nil, &pairError{"cert", fmt.Errorf("read certificate: %w", err)}
+		return nil, &pairError{"cert", cf.Cert, fmt.Errorf("read certificate: %w", err)}
 	}
 	keyPEM, err := os.ReadFile(cf.Key)
 	if err != nil {
-		return nil, &pairError{"key", fmt.Errorf("read key: %w", err)}
+		return nil, &pairError{"key", cf.Key, fmt.Errorf("read key: %w", err)}
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		field := "cert"
+		pe := &pairError{"cert", cf.Cert, fmt.Errorf("load %s and %s: %w", cf.Cert, cf.Key, err)}
 		if strings.Contains(err.Error(), "private key") {
-			field = "key"
+			pe.field, pe.file = "key", cf.Key
 		}
-		return nil, &pairError{field, fmt.Errorf("load %s and %s: %w", cf.Cert, cf.Key, err)}
+		return nil, pe
+	}
+	if cert.Leaf == nil {
+		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, &pairError{"cert", cf.Cert, fmt.Errorf("parse %s: %w", cf.Cert, err)}
+		}
 	}
 	return &cert, nil
 }
 
 // certSet is an immutable index of certificates by the names they cover.
+// A reload builds a new one and swaps it in.
 type certSet struct {
 	exact    map[string]*tls.Certificate // by lower-case DNS name
 	wildcard map[string]*tls.Certificate // by the domain under "*."
@@ -74,31 +82,11 @@ func newCertSet(certs []*tls.Certificate) *certSet {
 	return s
 }
 
-// lookup returns the certificate for an SNI name: an exact name first,
-// then a wildcard one label up, then the default.
-func (s *certSet) lookup(serverName string) *tls.Certificate {
-	name := strings.TrimSuffix(strings.ToLower(serverName), ".")
-	if c := s.exact[name]; c != nil {
-		return c
-	}
+// wildcardFor returns the certificate whose "*." name covers name (one
+// label, RFC 6125 section 6.4.3).
+func (s *certSet) wildcardFor(name string) *tls.Certificate {
 	if _, parent, ok := strings.Cut(name, "."); ok {
-		if c := s.wildcard[parent]; c != nil {
-			return c
-		}
+		return s.wildcard[parent]
 	}
-	return s.fallback
-}
-
-// leafOf parses the leaf so names can be indexed (tls.X509KeyPair fills
-// Leaf since Go 1.23, but a generated certificate may not have it).
-func leafOf(c *tls.Certificate) error {
-	if c.Leaf != nil {
-		return nil
-	}
-	leaf, err := x509.ParseCertificate(c.Certificate[0])
-	if err != nil {
-		return fmt.Errorf("parse certificate: %w", err)
-	}
-	c.Leaf = leaf
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"strings"
+	"time"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
 )
@@ -21,18 +23,40 @@ type CertFile struct {
 // Config is the tls section.
 type Config struct {
 	// Certificates are served to clients whose SNI name they cover; the
-	// first is the default for clients without SNI or with a name no
-	// certificate covers.
+	// first is the default for clients without SNI or with a name nothing
+	// covers. When a file changes on disk (or on SIGHUP) the pair is loaded
+	// again; a broken new pair is refused and the old one kept.
 	Certificates []CertFile `yaml:"certificates"`
 	// SelfSigned lists names (host names or IP addresses) for one ECDSA
 	// P-256 certificate generated in memory at startup, for development.
-	// Nothing is written to disk. It is the default certificate only when
-	// no file is configured.
+	// It is the default certificate only when no file is configured.
 	SelfSigned []string `yaml:"self_signed"`
+	// SelfSignedCertFile, if set, is where the generated certificate (never
+	// its key) is written, so a client can trust it (curl --cacert FILE).
+	// Empty (the default): nothing is written.
+	SelfSignedCertFile string `yaml:"self_signed_cert_file"`
+	// ACME obtains and renews certificates for its hosts. Absent: no ACME.
+	ACME *ACMEConfig `yaml:"acme"`
+	// MinVersion is the oldest TLS version accepted: "1.2" (the default)
+	// or "1.3".
+	MinVersion string `yaml:"min_version"`
+	// WatchInterval is how often certificate files are checked for
+	// changes. Default 2s; 0 disables watching (SIGHUP still reloads).
+	WatchInterval conftypes.Duration `yaml:"watch_interval"`
 }
 
-// Enabled reports whether the section configures any certificate.
-func (c *Config) Enabled() bool { return len(c.Certificates) > 0 || len(c.SelfSigned) > 0 }
+// DefaultWatchInterval is WatchInterval's default.
+const DefaultWatchInterval = conftypes.Duration(2 * time.Second)
+
+// DefaultConfig returns the section's defaults.
+func DefaultConfig() Config {
+	return Config{MinVersion: "1.2", WatchInterval: DefaultWatchInterval}
+}
+
+// Enabled reports whether the section configures any certificate source.
+func (c *Config) Enabled() bool {
+	return len(c.Certificates) > 0 || len(c.SelfSigned) > 0 || c.ACME != nil
+}
 
 // ResolvePaths makes relative file names relative to dir, the directory of
 // the configuration file, so wsedge behaves the same whatever its working
@@ -41,6 +65,11 @@ func (c *Config) ResolvePaths(dir string) {
 	for i := range c.Certificates {
 		c.Certificates[i].Cert = resolve(dir, c.Certificates[i].Cert)
 		c.Certificates[i].Key = resolve(dir, c.Certificates[i].Key)
+	}
+	c.SelfSignedCertFile = resolve(dir, c.SelfSignedCertFile)
+	if c.ACME != nil {
+		c.ACME.Cache = resolve(dir, c.ACME.cacheDir())
+		c.ACME.CA = resolve(dir, c.ACME.CA)
 	}
 }
 
@@ -55,9 +84,10 @@ var dnsNameRE = regexp.MustCompile(`^(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9
 
 // Validate loads every certificate pair once, so a missing file, a file
 // that is not PEM or a key that does not match its certificate fails at
-// load, naming the file.
+// load, naming the file; and checks the ACME section.
 func (c *Config) Validate() error {
 	var errs []error
+	fileNames := map[string]string{} // DNS name -> certificate file
 	for i, cf := range c.Certificates {
 		at := fmt.Sprintf("certificates[%d]", i)
 		switch {
@@ -66,8 +96,13 @@ func (c *Config) Validate() error {
 		case cf.Key == "":
 			errs = append(errs, conftypes.Field(at+".key", errors.New("required: a PEM private key file")))
 		default:
-			if _, err := loadPair(cf); err != nil {
+			cert, err := loadPair(cf)
+			if err != nil {
 				errs = append(errs, conftypes.Field(at+"."+pairField(err), err))
+				continue
+			}
+			for _, n := range cert.Leaf.DNSNames {
+				fileNames[strings.ToLower(n)] = cf.Cert
 			}
 		}
 	}
@@ -75,6 +110,18 @@ func (c *Config) Validate() error {
 		if net.ParseIP(name) == nil && !dnsNameRE.MatchString(name) {
 			errs = append(errs, conftypes.Field(fmt.Sprintf("self_signed[%d]", i), fmt.Errorf("%q is not a host name or IP address", name)))
 		}
+	}
+	if c.SelfSignedCertFile != "" && len(c.SelfSigned) == 0 {
+		errs = append(errs, conftypes.Field("self_signed_cert_file", errors.New("set self_signed too: there is no certificate to write")))
+	}
+	if c.MinVersion != "1.2" && c.MinVersion != "1.3" {
+		errs = append(errs, conftypes.Field("min_version", fmt.Errorf("%q: want \"1.2\" or \"1.3\"", c.MinVersion)))
+	}
+	if c.WatchInterval < 0 {
+		errs = append(errs, conftypes.Field("watch_interval", errors.New("must not be negative")))
+	}
+	if c.ACME != nil {
+		errs = append(errs, conftypes.Under("acme", c.ACME.validate(fileNames)))
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,436 @@
+package tlsconf
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsedge/wsedge/internal/conftypes"
+)
+
+const waitLimit = 10 * time.Second
+
+// testPair is a certificate and key written to files, as a user would
+// provide them.
+type testPair struct {
+	files  CertFile
+	leaf   *x509.Certificate
+	serial string
+}
+
+// writePair generates a self-signed certificate for names with an ECDSA
+// P-256 (or RSA-2048) key and writes it to dir/prefix.pem and
+// dir/prefix-key.pem, replacing any previous files atomically.
+func writePair(t testing.TB, dir, prefix string, rsaKey bool, names ...string) testPair {
+	t.Helper()
+	var key any
+	var pub any
+	if rsaKey {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, pub = k, &k.PublicKey
+	} else {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, pub = k, &k.PublicKey
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: names[0]},
+		DNSNames:     names,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := CertFile{Cert: filepath.Join(dir, prefix+".pem"), Key: filepath.Join(dir, prefix+"-key.pem")}
+	writeAtomically(t, files.Key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	writeAtomically(t, files.Cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	leaf, _ := x509.ParseCertificate(der)
+	return testPair{files: files, leaf: leaf, serial: serial.String()}
+}
+
+// writeAtomically replaces name the way deployment tools do: write a
+// temporary file, then rename it over the old one.
+func writeAtomically(t testing.TB, name string, data []byte) {
+	t.Helper()
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveTLS accepts TLS connections with m's configuration on loopback and
+// completes each handshake; it returns the address.
+func serveTLS(t *testing.T, m *Manager) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", m.TLSConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(waitLimit))
+				c.(*tls.Conn).Handshake()
+				c.Read(make([]byte, 1)) // until the client closes
+			})
+		}
+	})
+	return ln.Addr().String()
+}
+
+// servedSerial handshakes with serverName (no SNI when empty) and returns
+// the serial of the certificate the server chose.
+func servedSerial(t *testing.T, addr, serverName string) (string, error) {
+	t.Helper()
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: waitLimit}, "tcp", addr, &tls.Config{
+		ServerName:         serverName,
+		InsecureSkipVerify: true, // the test compares serials; trust is not the point
+		NextProtos:         []string{"http/1.1"},
+	})
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String(), nil
+}
+
+func newTestManager(t *testing.T, cfg Config) (*Manager, *logSink) {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	sink := &logSink{}
+	m, err := New(cfg, slog.New(slog.NewTextHandler(sink, nil)))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return m, sink
+}
+
+// logSink collects log output for assertions.
+type logSink struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *logSink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+func TestSNIChoosesCertificate(t *testing.T) {
+	dir := t.TempDir()
+	a := writePair(t, dir, "a", false, "a.example.test", "www.a.example.test")
+	b := writePair(t, dir, "b", true, "*.b.example.test")
+	cfg := DefaultConfig()
+	cfg.Certificates = []CertFile{a.files, b.files}
+	m, _ := newTestManager(t, cfg)
+	addr := serveTLS(t, m)
+
+	cases := []struct {
+		sni, want string
+	}{
+		{"a.example.test", a.serial},
+		{"WWW.A.example.test", a.serial},
+		{"chat.b.example.test", b.serial},
+		{"", a.serial},                     // no SNI: the first certificate is the default
+		{"unknown.example.test", a.serial}, // nobody covers it: the default too
+		{"x.y.b.example.test", a.serial},   // a wildcard covers one label only
+	}
+	for _, tc := range cases {
+		got, err := servedSerial(t, addr, tc.sni)
+		if err != nil {
+			t.Fatalf("SNI %q: %v", tc.sni, err)
+		}
+		if got != tc.want {
+			t.Errorf("SNI %q: served serial %s, want %s", tc.sni, got, tc.want)
+		}
+	}
+}
+
+func TestNoDefaultMeansHandshakeFailure(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.ACME = &ACMEConfig{Hosts: []string{"only.example.test"}, Cache: t.TempDir(), Directory: "https://127.0.0.1:1/dir"}
+	m, _ := newTestManager(t, cfg)
+	addr := serveTLS(t, m)
+	if _, err := servedSerial(t, addr, ""); err == nil {
+		t.Error("a client without SNI got a certificate, want a handshake failure (no default, no ACME order)")
+	}
+	if _, err := servedSerial(t, addr, "other.example.test"); err == nil {
+		t.Error("a name outside acme.hosts got a certificate, want a handshake failure")
+	}
+}
+
+func TestCertificateFileReload(t *testing.T) {
+	dir := t.TempDir()
+	first := writePair(t, dir, "site", false, "site.example.test")
+	cfg := DefaultConfig()
+	cfg.Certificates = []CertFile{first.files}
+	cfg.WatchInterval = conftypes.Duration(10 * time.Millisecond)
+	m, logs := newTestManager(t, cfg)
+	addr := serveTLS(t, m)
+	ctx, cancel := context.WithCancel(context.Background())
+	var watcher sync.WaitGroup
+	watcher.Go(func() { m.Run(ctx) })
+	t.Cleanup(func() {
+		cancel()
+		watcher.Wait()
+	})
+
+	second := writePair(t, dir, "site", false, "site.example.test")
+	waitServed(t, addr, "site.example.test", second.serial)
+	if !strings.Contains(logs.String(), "certificate reloaded") {
+		t.Errorf("no reload logged:\n%s", logs)
+	}
+
+	// A key that does not match is refused: the old pair stays, and the
+	// log names the file.
+	other := writePair(t, t.TempDir(), "other", false, "site.example.test")
+	keyPEM, err := os.ReadFile(other.files.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAtomically(t, second.files.Key, keyPEM)
+	waitLog(t, logs, "certificate reload refused")
+	if !strings.Contains(logs.String(), "file="+second.files.Cert) && !strings.Contains(logs.String(), "file="+second.files.Key) {
+		t.Errorf("the refusal does not name the file:\n%s", logs)
+	}
+	if got, _ := servedSerial(t, addr, "site.example.test"); got != second.serial {
+		t.Errorf("after a broken pair: served %s, want the previous %s", got, second.serial)
+	}
+
+	// SIGHUP's path: Reload loads whatever is on disk now.
+	third := writePair(t, dir, "site", false, "site.example.test")
+	m.Reload()
+	if got, _ := servedSerial(t, addr, "site.example.test"); got != third.serial {
+		t.Errorf("after Reload: served %s, want %s", got, third.serial)
+	}
+}
+
+// waitServed polls until a handshake for sni gets the certificate serial.
+func waitServed(t *testing.T, addr, sni, serial string) {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if got, _ := servedSerial(t, addr, sni); got == serial {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("serial %s never served", serial)
+		}
+	}
+}
+
+func waitLog(t *testing.T, logs *logSink, text string) {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(logs.String(), text) {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("no log %q:\n%s", text, logs)
+		}
+	}
+}
+
+func TestSecureDefaults(t *testing.T) {
+	dir := t.TempDir()
+	p := writePair(t, dir, "s", false, "s.example.test")
+	cfg := DefaultConfig()
+	cfg.Certificates = []CertFile{p.files}
+	m, _ := newTestManager(t, cfg)
+	addr := serveTLS(t, m)
+
+	dial := func(c *tls.Config) (*tls.Conn, error) {
+		c.ServerName = "s.example.test"
+		c.InsecureSkipVerify = true
+		return tls.DialWithDialer(&net.Dialer{Timeout: waitLimit}, "tcp", addr, c)
+	}
+	if _, err := dial(&tls.Config{MaxVersion: tls.VersionTLS11, MinVersion: tls.VersionTLS10}); err == nil {
+		t.Error("TLS 1.1 accepted, want TLS 1.2 minimum")
+	}
+	if _, err := dial(&tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}); err == nil {
+		t.Error("a CBC suite was accepted for TLS 1.2, want AEAD only")
+	}
+	c, err := dial(&tls.Config{NextProtos: []string{"h2", "http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if got := c.ConnectionState().NegotiatedProtocol; got != "http/1.1" {
+		t.Errorf("ALPN for an h2-first client: got %q, want http/1.1", got)
+	}
+
+	// Session tickets: a second connection with the same cache resumes.
+	cache := tls.NewLRUClientSessionCache(4)
+	for i, wantResumed := range []bool{false, true} {
+		c, err := dial(&tls.Config{ClientSessionCache: cache, MaxVersion: tls.VersionTLS12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.ConnectionState().DidResume; got != wantResumed {
+			t.Errorf("connection %d: resumed %v, want %v", i, got, wantResumed)
+		}
+		c.Close()
+	}
+
+	cfg.MinVersion = "1.3"
+	m13, _ := newTestManager(t, cfg)
+	addr = serveTLS(t, m13)
+	if _, err := dial(&tls.Config{MaxVersion: tls.VersionTLS12}); err == nil {
+		t.Error("min_version 1.3: TLS 1.2 accepted")
+	}
+}
+
+func TestValidateNamesTheFile(t *testing.T) {
+	dir := t.TempDir()
+	a := writePair(t, dir, "a", false, "a.example.test")
+	b := writePair(t, dir, "b", false, "b.example.test")
+	cases := []struct {
+		name string
+		cfg  Config
+		want []string
+	}{
+		{"missing file", Config{Certificates: []CertFile{{Cert: filepath.Join(dir, "nope.pem"), Key: a.files.Key}}},
+			[]string{"certificates[0].cert: read certificate: open " + filepath.Join(dir, "nope.pem")}},
+		{"key of another certificate", Config{Certificates: []CertFile{{Cert: a.files.Cert, Key: b.files.Key}}},
+			[]string{"certificates[0].key: load " + a.files.Cert + " and " + b.files.Key, "private key does not match"}},
+		{"acme name also in a file", Config{Certificates: []CertFile{a.files}, ACME: &ACMEConfig{Hosts: []string{"a.example.test"}}},
+			[]string{"acme.hosts[0]: \"a.example.test\" is already covered by certificate " + a.files.Cert}},
+		{"acme wildcard", Config{ACME: &ACMEConfig{Hosts: []string{"*.example.test"}}}, []string{"acme.hosts[0]", "DNS-01"}},
+		{"acme plain http directory", Config{ACME: &ACMEConfig{Hosts: []string{"x.test"}, Directory: "http://ca.test/dir"}}, []string{"acme.directory"}},
+		{"bad min version", Config{SelfSigned: []string{"localhost"}, MinVersion: "1.1"}, []string{"min_version"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.cfg.MinVersion == "" {
+				tc.cfg.MinVersion = "1.2"
+			}
+			err := tc.cfg.Validate()
+			if err == nil {
+				t.Fatal("Validate accepted it")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+			var fe *conftypes.FieldError
+			if !errors.As(conftypes.Flatten(err)[0], &fe) {
+				t.Errorf("%v is not a FieldError", err)
+			}
+		})
+	}
+}
+
+func TestSelfSignedCertFileHoldsNoKey(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "dev.pem")
+	cfg := DefaultConfig()
+	cfg.SelfSigned = []string{"localhost", "127.0.0.1"}
+	cfg.SelfSignedCertFile = out
+	newTestManager(t, cfg)
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "PRIVATE KEY") || !strings.Contains(string(data), "BEGIN CERTIFICATE") {
+		t.Errorf("written file should hold the certificate only:\n%s", data)
+	}
+	cfg.SelfSignedCertFile = ""
+	before, _ := os.ReadDir(filepath.Dir(out))
+	newTestManager(t, cfg)
+	after, _ := os.ReadDir(filepath.Dir(out))
+	if len(after) != len(before) {
+		t.Error("self_signed without self_signed_cert_file wrote a file")
+	}
+}
+
+func TestReloadWaitsForThePairToSettle(t *testing.T) {
+	dir := t.TempDir()
+	first := writePair(t, dir, "site", false, "site.example.test")
+	cfg := DefaultConfig()
+	cfg.Certificates = []CertFile{first.files}
+	m, logs := newTestManager(t, cfg)
+	addr := serveTLS(t, m)
+
+	// A tool replaces the key, then (a check later) the certificate. The
+	// check in between sees a key that does not match: not yet a pair.
+	next := writePair(t, t.TempDir(), "next", false, "site.example.test")
+	for _, f := range []struct{ from, to string }{{next.files.Key, first.files.Key}, {next.files.Cert, first.files.Cert}} {
+		data, err := os.ReadFile(f.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeAtomically(t, f.to, data)
+		m.reload(false) // the files just changed: wait
+	}
+	if got, _ := servedSerial(t, addr, "site.example.test"); got != first.serial {
+		t.Errorf("while the files were changing: served %s, want the first %s", got, first.serial)
+	}
+	m.reload(false) // unchanged for a whole interval: load
+	if got, _ := servedSerial(t, addr, "site.example.test"); got != next.serial {
+		t.Errorf("once settled: served %s, want %s", got, next.serial)
+	}
+	if strings.Contains(logs.String(), "refused") {
+		t.Errorf("the half-replaced pair was reported as broken:\n%s", logs)
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
