@@ -69,6 +69,7 @@ func Parse(name string, data []byte, dir string) (*File, error) {
 	p := &parser{name: name}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
+		p.hint = syntaxHint(data)
 		p.syntaxError(err)
 		return nil, p.result()
 	}
@@ -82,6 +83,7 @@ func Parse(name string, data []byte, dir string) (*File, error) {
 	p.checkKeys(root, typeOfFile, "")
 	badPaths := p.decode(root, f)
 	f.TLS.ResolvePaths(dir)
+	f.Routes.ResolvePaths(dir)
 	for _, err := range conftypes.Flatten(f.Validate()) {
 		var fe *conftypes.FieldError
 		if !errors.As(err, &fe) {

@@ -22,7 +22,7 @@ func TestBadConfigsReportEveryProblem(t *testing.T) {
 	}{
 		{"bad_unknown_key.yaml", []problem{
 			{4, `keepalive: unknown key "ping_intervall" (did you mean "ping_interval"?)`},
-			{6, `routes[0] (route "light"): set one of backend or handler`},
+			{6, `routes[0] (route "light"): set one of backend, backends or handler`},
 			{8, `routes[0] (route "light"): unknown key "bakend" (did you mean "backend"?)`},
 		}},
 		{"bad_values.yaml", []problem{
@@ -31,7 +31,7 @@ func TestBadConfigsReportEveryProblem(t *testing.T) {
 			{8, `limits.write_timeout: must not be negative`},
 		}},
 		{"bad_backend_scheme.yaml", []problem{
-			{6, `routes[0].backend (route "light"): scheme "http" in "http://127.0.0.1:8765/light/{status}": a backend must be ws:// or wss://`},
+			{6, `routes[0].backend (route "light"): scheme "http" in "http://127.0.0.1:8765/light/{status}": a backend must be ws://, wss://, ws+unix:// or wss+unix://`},
 		}},
 		{"bad_undefined_param.yaml", []problem{
 			{6, `routes[0].backend (route "logs"): {filename} is not a parameter of path "/logs/*file"`},
@@ -43,8 +43,8 @@ func TestBadConfigsReportEveryProblem(t *testing.T) {
 			{14, `(see line 11)`},
 		}},
 		{"bad_backend_and_handler.yaml", []problem{
-			{4, `routes[0] (route "both"): set only one of backend or handler, not both`},
-			{8, `routes[1] (route "neither"): set one of backend or handler`},
+			{4, `routes[0] (route "both"): set backends or a handler, not both`},
+			{8, `routes[1] (route "neither"): set one of backend, backends or handler`},
 			{12, `routes[2].handler (route "unknown-handler"): unknown handler "telnet"`},
 		}},
 		{"bad_missing_cert.yaml", []problem{
@@ -66,6 +66,23 @@ func TestBadConfigsReportEveryProblem(t *testing.T) {
 			{6, `tls.acme.hosts[0]: "*.example.com": wildcard names need the DNS-01 challenge`},
 			{6, `tls.acme.hosts[1]: "192.0.2.1" is not a DNS name`},
 			{7, `tls.acme.directory: "http://acme.example.com/directory" is not an https:// URL`},
+		}},
+		{"bad_pool.yaml", []problem{
+			{4, `limits.dial_timeout: want more than 0 and at most handshake_timeout (10s)`},
+			{10, `routes[0].backends[1] (route "chat"): scheme "http"`},
+			{11, `routes[0].balance (route "chat"): unknown policy "fastest"`},
+			{16, `routes[1].hash_key (route "sticky"): param:user names no parameter of path "/sticky/:room"`},
+			{18, `routes[1].health.path (route "sticky"): required: a path starting with /`},
+			{20, `routes[1].health.timeout (route "sticky"): 2s must be shorter than the interval 1s`},
+			{21, `routes[1].tls (route "sticky"): no backend is wss://`},
+			{22, `routes[1].tls.ca (route "sticky"): read CA bundle: open ` + filepath.Join(testdata(t), "no-such-ca.pem")},
+			{23, `routes[2].root (route "logs"): required: the directory whose files tail may serve`},
+			{24, `routes[2].path (route "logs"): handler tail needs a parameter naming the file`},
+			{26, `routes[2].balance (route "logs"): only used with backends`},
+			{30, `routes[3].backends (route "both"): set backend or backends, not both`},
+		}},
+		{"bad_flow_placeholder.yaml", []problem{
+			{2, `YAML syntax: did not find expected ',' or ']' (line 3: inside [ ] a URL with {placeholders} must be quoted`},
 		}},
 		{"bad_syntax.yaml", []problem{
 			{3, `YAML syntax: did not find expected '-' indicator`},

@@ -20,6 +20,7 @@ type parser struct {
 	name     string
 	problems []Problem
 	root     *yaml.Node
+	hint     string // added to a syntax error
 }
 
 func (p *parser) add(line int, path string, err error) {
@@ -34,6 +35,21 @@ func (p *parser) result() error {
 	return &Errors{Problems: p.problems}
 }
 
+// flowPlaceholderRE finds a {placeholder} inside a [ ] list, which YAML
+// reads as the start of a mapping: the classic way to break a backends
+// list.
+var flowPlaceholderRE = regexp.MustCompile(`:\s*\[[^\]#]*\{`)
+
+// syntaxHint explains the syntax errors people actually make.
+func syntaxHint(data []byte) string {
+	for i, line := range strings.Split(string(data), "\n") {
+		if flowPlaceholderRE.MatchString(line) {
+			return fmt.Sprintf(" (line %d: inside [ ] a URL with {placeholders} must be quoted, as in [\"ws://host/{x}\"], or list one URL per line with \"- \")", i+1)
+		}
+	}
+	return ""
+}
+
 func (p *parser) syntaxError(err error) {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
@@ -44,7 +60,7 @@ func (p *parser) syntaxError(err error) {
 		return
 	}
 	line, text := splitYAMLLine(err.Error())
-	p.add(max(line, 1), "", fmt.Errorf("YAML syntax: %s", text))
+	p.add(max(line, 1), "", fmt.Errorf("YAML syntax: %s%s", text, p.hint))
 }
 
 // decode fills f from root. yaml.v3 keeps going after a bad value and

@@ -48,6 +48,10 @@ type LimitsConfig struct {
 	// TLS handshake), and the backend dial plus upgrade. Default 10s; must
 	// be positive.
 	HandshakeTimeout conftypes.Duration `yaml:"handshake_timeout"`
+	// DialTimeout bounds one connect to one backend; a backend that does
+	// not accept within it is marked down and the next one is tried, all
+	// within HandshakeTimeout. Default 3s; at most handshake_timeout.
+	DialTimeout conftypes.Duration `yaml:"dial_timeout"`
 	// WriteTimeout is how long a peer may take to accept a frame before it
 	// is closed; it also bounds the closing handshake. Default 10s; 0
 	// disables it.
@@ -84,6 +88,7 @@ func DefaultConfig() Config {
 		Limits: LimitsConfig{
 			MaxMessageBytes:  1 << 20,
 			HandshakeTimeout: conftypes.Duration(10 * time.Second),
+			DialTimeout:      conftypes.Duration(3 * time.Second),
 			WriteTimeout:     conftypes.Duration(10 * time.Second),
 		},
 		Shutdown: ShutdownConfig{DrainTimeout: conftypes.Duration(30 * time.Second)},
@@ -143,6 +148,9 @@ func (l *LimitsConfig) validate() error {
 	}
 	if l.HandshakeTimeout <= 0 {
 		errs = append(errs, conftypes.Field("limits.handshake_timeout", errors.New("must be positive: it is what stops slow clients holding connections open")))
+	}
+	if l.DialTimeout <= 0 || l.DialTimeout > l.HandshakeTimeout {
+		errs = append(errs, conftypes.Field("limits.dial_timeout", fmt.Errorf("want more than 0 and at most handshake_timeout (%v)", l.HandshakeTimeout)))
 	}
 	if l.WriteTimeout < 0 {
 		errs = append(errs, conftypes.Field("limits.write_timeout", errors.New("must not be negative")))

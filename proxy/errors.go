@@ -33,9 +33,12 @@ func (e *handshakeError) Error() string { return "bad websocket handshake: " + e
 func statusFor(err error) int {
 	var he *handshakeError
 	var ne net.Error
+	var nb *upstream.NoBackendError
 	switch {
 	case errors.As(err, &he):
 		return he.status
+	case errors.As(err, &nb):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, errNoRoute), errors.Is(err, upstream.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, upstream.ErrBadParam):
@@ -62,7 +65,7 @@ func clientMessage(status int) string {
 	case http.StatusUpgradeRequired:
 		return "upgrade required: this route only takes WebSocket connections"
 	case http.StatusServiceUnavailable:
-		return "service unavailable: the server is shutting down"
+		return "service unavailable: no backend can take the request now"
 	}
 	return http.StatusText(status)
 }
@@ -77,7 +80,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, a
 		h.Set("Upgrade", "websocket")
 		h.Set("Connection", "Upgrade")
 	case http.StatusServiceUnavailable:
-		h.Set("Retry-After", "5")
+		h.Set("Retry-After", retryAfter(err))
 	}
 	var he *handshakeError
 	if errors.As(err, &he) && status == http.StatusUpgradeRequired {
@@ -91,4 +94,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, a
 	}
 	s.log.Log(r.Context(), level, "request refused",
 		append([]any{"status", status, "path", r.URL.Path, "client", r.RemoteAddr, "err", err}, attrs...)...)
+}
+
+// retryAfter is the Retry-After value for a 503: when the first backend
+// may be back, or a few seconds while shutting down.
+func retryAfter(err error) string {
+	var nb *upstream.NoBackendError
+	if errors.As(err, &nb) {
+		return nb.RetryAfterSeconds()
+	}
+	return "5"
 }

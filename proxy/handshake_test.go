@@ -175,6 +175,7 @@ func TestBackendUnreachable(t *testing.T) {
 		backendRoute("/silent", "ws://"+silent.Addr().String()+"/"),
 	)
 	cfg.Limits.HandshakeTimeout = conftypes.Duration(300 * time.Millisecond)
+	cfg.Limits.DialTimeout = cfg.Limits.HandshakeTimeout
 	tp := startProxy(t, cfg, false)
 
 	cases := []struct {

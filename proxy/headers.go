@@ -56,7 +56,7 @@ func backendRequestHeader(r *http.Request) http.Header {
 	for _, k := range forwardedHeaders {
 		delete(h, k)
 	}
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+	if ip := clientIP(r); ip != "" {
 		h["X-Forwarded-For"] = []string{ip}
 	}
 	h["X-Forwarded-Proto"] = []string{schemeOf(r)}
@@ -82,6 +82,15 @@ func upgradeResponseHeader(backend http.Header) http.Header {
 		h["Sec-Websocket-Protocol"] = []string{p}
 	}
 	return h
+}
+
+// clientIP is the address the request came from.
+func clientIP(r *http.Request) string {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	return ip
 }
 
 func schemeOf(r *http.Request) string {

@@ -12,14 +12,15 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/wsedge/wsedge/routes"
+	"github.com/wsedge/wsedge/upstream"
 )
 
 // httpTarget travels in a plain request's context from proxyHTTP to the
-// reverse proxy's Rewrite and transport.
+// reverse proxy's Rewrite, transport and error handler.
 type httpTarget struct {
-	url       *url.URL
-	transport http.RoundTripper
-	route     string
+	url     *url.URL
+	backend *upstream.HTTPTarget
+	route   string
 }
 
 type httpTargetKey struct{}
@@ -27,17 +28,20 @@ type httpTargetKey struct{}
 // proxyHTTP forwards a plain request on a backend route to the backend's
 // http(s) URL, so a page and its socket can sit behind one route.
 func (s *Server) proxyHTTP(w http.ResponseWriter, r *http.Request, route *routes.Matched, params httprouter.Params) {
-	target, _, err := route.Target.Pool.HTTPURL(params, r.URL.RawQuery)
+	backend, err := route.Target.Pool.PickHTTP(upstream.DialRequest{
+		Params: params, RawQuery: r.URL.RawQuery, Header: r.Header, ClientIP: clientIP(r),
+	})
 	if err != nil {
 		s.writeError(w, r, err, "route", route.Route.Label())
 		return
 	}
-	u, err := url.Parse(target)
+	defer backend.Done(nil, false)
+	u, err := url.Parse(backend.URL)
 	if err != nil {
 		s.writeError(w, r, err, "route", route.Route.Label())
 		return
 	}
-	t := &httpTarget{url: u, transport: route.Target.Pool.Transport(), route: route.Route.Label()}
+	t := &httpTarget{url: u, backend: backend, route: route.Route.Label()}
 	s.reverse.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), httpTargetKey{}, t)))
 }
 
@@ -59,11 +63,13 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 		Transport: routeTransport{},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			t := r.Context().Value(httpTargetKey{}).(*httpTarget)
-			if r.Context().Err() != nil {
+			clientGone := r.Context().Err() != nil
+			t.backend.Done(err, clientGone)
+			if clientGone {
 				s.log.Debug("client went away during proxied request", "route", t.route, "path", r.URL.Path)
 				return
 			}
-			s.writeError(w, r, err, "route", t.route, "backend", t.url.Scheme+"://"+t.url.Host+t.url.Path)
+			s.writeError(w, r, err, "route", t.route, "backend", t.backend.Backend())
 		},
 	}
 }
@@ -76,7 +82,7 @@ func (routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !ok {
 		return nil, errors.New("proxy: request without a target")
 	}
-	return t.transport.RoundTrip(req)
+	return t.backend.Transport.RoundTrip(req)
 }
 
 // newTransport is the transport for plain requests to backends. The dial

@@ -123,9 +123,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.builtinUpgrader = s.upgrader
 	s.builtinUpgrader.CheckOrigin = nil
 	env := upstream.Env{
-		Log: log,
+		Log:         log,
+		DialTimeout: cfg.Limits.DialTimeout.D(),
 		Dialer: websocket.Dialer{
-			NetDialContext:   (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
 			HandshakeTimeout: s.handshakeTimeout,
 			ReadBufferSize:   readBufferSize,
 			WriteBufferSize:  writeBufferSize,
@@ -183,6 +183,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	var servers []*http.Server
 	var serving sync.WaitGroup
 	errc := make(chan error, 2)
+	table := s.table.Load()
+	checks, stopChecks := context.WithCancel(context.Background())
+	serving.Go(func() { table.RunHealthChecks(checks) })
 	for _, l := range []struct {
 		ln  net.Listener
 		tls bool
@@ -209,7 +212,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	case serveErr = <-errc:
 	}
 	s.shutdown(servers)
+	stopChecks()
 	serving.Wait()
+	table.Close()
 	return serveErr
 }
 

@@ -31,6 +31,7 @@ func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, route *r
 		RawQuery:     r.URL.RawQuery,
 		Header:       backendRequestHeader(r),
 		Subprotocols: websocket.Subprotocols(r),
+		ClientIP:     clientIP(r),
 	})
 	cancel()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/julienschmidt/httprouter"
@@ -31,6 +32,14 @@ type Route struct {
 	Plain bool `yaml:"plain"`
 	// Config says where matching requests go: a backend or a handler.
 	upstream.Config `yaml:",inline"`
+}
+
+// ResolvePaths makes relative file names in every route relative to dir,
+// the configuration file's directory.
+func (c Config) ResolvePaths(dir string) {
+	for i := range c {
+		c[i].Config.ResolvePaths(dir)
+	}
 }
 
 // Label names the route for logs and errors: its name, or its host and
@@ -80,18 +89,41 @@ func (r *Route) validate() error {
 	if err != nil {
 		errs = append(errs, conftypes.Field("path", err))
 	}
+	if r.Handler == "tail" && params != nil && len(params) == 0 {
+		errs = append(errs, conftypes.Field("path", errors.New("handler tail needs a parameter naming the file, such as /logs/*file")))
+	}
 	if err := r.Config.Validate(); err != nil {
 		errs = append(errs, err)
-	} else if params != nil {
-		for field, used := range r.Config.Params() {
-			for _, p := range used {
-				if !params[p] {
-					errs = append(errs, conftypes.Field(field, fmt.Errorf("{%s} is not a parameter of path %q", p, r.Path)))
-				}
-			}
-		}
+	}
+	if params != nil {
+		errs = append(errs, r.undefinedParams(params)...)
 	}
 	return errors.Join(errs...)
+}
+
+// undefinedParams reports the parameters the target uses that the path
+// does not define, field by field in a stable order.
+func (r *Route) undefinedParams(defined map[string]bool) []error {
+	used := r.Config.Params()
+	fields := make([]string, 0, len(used))
+	for f := range used {
+		fields = append(fields, f)
+	}
+	sort.Strings(fields)
+	var errs []error
+	for _, field := range fields {
+		for _, p := range used[field] {
+			if defined[p] {
+				continue
+			}
+			msg := fmt.Sprintf("{%s} is not a parameter of path %q", p, r.Path)
+			if field == "hash_key" {
+				msg = fmt.Sprintf("param:%s names no parameter of path %q", p, r.Path)
+			}
+			errs = append(errs, conftypes.Field(field, errors.New(msg)))
+		}
+	}
+	return errs
 }
 
 func validateHost(host string) error {

@@ -1,9 +1,12 @@
 package routes
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -43,12 +46,14 @@ func New(cfg Config, env upstream.Env, serve ServeFunc) (*Table, error) {
 	for i := range cfg {
 		target, err := upstream.New(cfg[i].Config, env)
 		if err != nil {
+			t.Close()
 			return nil, fmt.Errorf("route %s: %w", cfg[i].Label(), err)
 		}
 		m := &Matched{Route: cfg[i], Target: target}
 		t.routes = append(t.routes, m)
 		handle := func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) { serve(w, r, m, ps) }
 		if err := insert(t.routerFor(m.Route.Host), m.Route.Path, handle); err != nil {
+			t.Close()
 			return nil, fmt.Errorf("route %s: %w", m.Route.Label(), err)
 		}
 	}
@@ -78,6 +83,29 @@ func routerIn(m map[string]*httprouter.Router, key string) *httprouter.Router {
 		m[key] = r
 	}
 	return r
+}
+
+// RunHealthChecks runs the active health checks of every route's backends
+// until ctx is done, and returns once they have all stopped. The table's
+// owner runs it and waits for it.
+func (t *Table) RunHealthChecks(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, m := range t.routes {
+		if m.Target.Pool != nil {
+			wg.Go(func() { m.Target.Pool.RunHealthChecks(ctx) })
+		}
+	}
+	wg.Wait()
+}
+
+// Close releases what the routes' targets hold open. Live connections keep
+// working; Close is for a table no request will reach again.
+func (t *Table) Close() error {
+	var errs []error
+	for _, m := range t.routes {
+		errs = append(errs, m.Target.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Routes lists the table's routes in configuration order.

@@ -66,8 +66,11 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 		if err := writeCertPEM(cfg.SelfSignedCertFile, c); err != nil {
 			return nil, err
 		}
-		log.Info("generated a self-signed certificate for development; clients must be told to trust it",
-			"names", cfg.SelfSigned, "not_after", c.Leaf.NotAfter.Format(time.DateOnly), "written_to", cfg.SelfSignedCertFile)
+		attrs := []any{"names", cfg.SelfSigned, "not_after", c.Leaf.NotAfter.Format(time.DateOnly)}
+		if cfg.SelfSignedCertFile != "" {
+			attrs = append(attrs, "certificate_written_to", cfg.SelfSignedCertFile)
+		}
+		log.Info("generated a self-signed certificate for development; clients must be told to trust it", attrs...)
 		m.selfSigned = c
 	}
 	if cfg.ACME != nil {

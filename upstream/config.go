@@ -3,29 +3,93 @@ package upstream
 import (
 	"errors"
 	"fmt"
-	"slices"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
 )
 
 // Config is the part of a route that says where its requests go. It is
-// inlined into each entry of the YAML routes list. Exactly one of Backend
-// and Handler is set.
+// inlined into each entry of the YAML routes list: either backends (with
+// how to balance, check and reach them) or a built-in handler.
 type Config struct {
-	// Backend is a ws:// or wss:// URL template; {name} in its path is
+	// Backend is one ws:// or wss:// URL template; {name} in its path is
 	// replaced by the route parameter of that name. Plain HTTP requests on
-	// the route go to the same URL over http:// or https://.
+	// the route go to the same URL over http:// or https://. A Unix socket
+	// is written ws+unix:///run/app.sock:/path/{x}.
 	Backend string `yaml:"backend"`
-	// Handler names a built-in handler instead: echo, broadcast or demo.
+	// Backends are several such templates, balanced. Use Backend or
+	// Backends, not both.
+	Backends []string `yaml:"backends"`
+	// Balance chooses among backends: least_conn (the default), round_robin,
+	// random or hash.
+	Balance string `yaml:"balance"`
+	// HashKey is what hash balancing hashes: param:NAME, header:NAME,
+	// cookie:NAME or client_ip. A request without it is balanced least_conn.
+	HashKey string `yaml:"hash_key"`
+	// Health, if set, checks every backend in the background.
+	Health *HealthConfig `yaml:"health"`
+	// TLS configures connections to wss:// backends.
+	TLS *BackendTLSConfig `yaml:"tls"`
+
+	// Handler names a built-in handler instead: echo, broadcast, tail or
+	// demo.
 	Handler string `yaml:"handler"`
+	// Root is the directory tail serves files from (tail only).
+	Root string `yaml:"root"`
+	// Lines is how many of the last lines tail sends first; default 10, as
+	// tail(1) (tail only).
+	Lines *int `yaml:"lines"`
 }
+
+// HealthConfig is a route's active health check.
+type HealthConfig struct {
+	// Path is requested on each backend's host: an HTTP GET that must
+	// answer 2xx or 3xx, or a WebSocket handshake that must answer 101.
+	Path string `yaml:"path"`
+	// WebSocket checks with a WebSocket handshake instead of a GET.
+	WebSocket bool `yaml:"websocket"`
+	// Interval between checks. Default 5s.
+	Interval conftypes.Duration `yaml:"interval"`
+	// Timeout for one check. Default 2s; less than Interval.
+	Timeout conftypes.Duration `yaml:"timeout"`
+}
+
+// BackendTLSConfig is how wsedge connects to wss:// backends.
+type BackendTLSConfig struct {
+	// CA is a PEM bundle: when set, backends' certificates must chain to
+	// it (and only it); otherwise the system roots are used.
+	CA string `yaml:"ca"`
+	// ServerName overrides the name sent as SNI and verified.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any certificate. For tests only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// Balance policies.
+const (
+	BalanceLeastConn  = "least_conn"
+	BalanceRoundRobin = "round_robin"
+	BalanceRandom     = "random"
+	BalanceHash       = "hash"
+)
+
+// Defaults of the optional settings.
+const (
+	DefaultHealthInterval = 5 * time.Second
+	DefaultHealthTimeout  = 2 * time.Second
+	DefaultTailLines      = 10
+	maxTailLines          = 100000
+)
 
 // handlerFactories build the built-in handlers, by the name a route uses.
 var handlerFactories = map[string]func(Config, Env) (*Target, error){
 	"echo":      func(_ Config, env Env) (*Target, error) { return &Target{Handler: newEcho(env)}, nil },
 	"broadcast": func(_ Config, env Env) (*Target, error) { return &Target{Handler: newBroadcast(env)}, nil },
+	"tail":      newTailTarget,
 	"demo":      func(Config, Env) (*Target, error) { return &Target{Page: newDemoPage()}, nil },
 }
 
@@ -39,32 +103,173 @@ func HandlerNames() []string {
 	return names
 }
 
+// templates returns the backend URL templates, by field path.
+func (c *Config) templates() []struct{ field, url string } {
+	var out []struct{ field, url string }
+	if c.Backend != "" {
+		out = append(out, struct{ field, url string }{"backend", c.Backend})
+	}
+	for i, b := range c.Backends {
+		out = append(out, struct{ field, url string }{fmt.Sprintf("backends[%d]", i), b})
+	}
+	return out
+}
+
+func (c *Config) hasBackends() bool { return c.Backend != "" || len(c.Backends) > 0 }
+
 // Validate checks the section on its own; routes checks it against the
 // route's path (Params).
 func (c *Config) Validate() error {
 	switch {
-	case c.Backend == "" && c.Handler == "":
-		return conftypes.Field("", errors.New("set one of backend or handler"))
-	case c.Backend != "" && c.Handler != "":
-		return conftypes.Field("", errors.New("set only one of backend or handler, not both"))
-	case c.Backend != "":
-		if _, err := ParseURLTemplate(c.Backend); err != nil {
-			return conftypes.Field("backend", err)
-		}
-	default:
-		if _, ok := handlerFactories[c.Handler]; !ok {
-			return conftypes.Field("handler", fmt.Errorf("unknown handler %q: want one of %s", c.Handler, strings.Join(HandlerNames(), ", ")))
-		}
+	case !c.hasBackends() && c.Handler == "":
+		return conftypes.Field("", errors.New("set one of backend, backends or handler"))
+	case c.hasBackends() && c.Handler != "":
+		return conftypes.Field("", errors.New("set backends or a handler, not both"))
+	case c.Backend != "" && len(c.Backends) > 0:
+		return conftypes.Field("backends", errors.New("set backend or backends, not both"))
+	case c.hasBackends():
+		return c.validateBackends()
 	}
-	return nil
+	return c.validateHandler()
 }
 
-// Params lists, per field, the placeholder names the section's templates
-// use, so routes can check each is defined by the route's path.
-func (c *Config) Params() map[string][]string {
-	t, err := ParseURLTemplate(c.Backend)
-	if c.Backend == "" || err != nil {
-		return nil
+func (c *Config) validateBackends() error {
+	var errs []error
+	secure := false
+	for _, t := range c.templates() {
+		tpl, err := ParseURLTemplate(t.url)
+		if err != nil {
+			errs = append(errs, conftypes.Field(t.field, err))
+			continue
+		}
+		secure = secure || tpl.Secure()
 	}
-	return map[string][]string{"backend": slices.Clone(t.Params())}
+	if c.Backends != nil && len(c.Backends) == 0 {
+		errs = append(errs, conftypes.Field("backends", errors.New("list at least one backend")))
+	}
+	switch c.Balance {
+	case "", BalanceLeastConn, BalanceRoundRobin, BalanceRandom:
+		if c.HashKey != "" {
+			errs = append(errs, conftypes.Field("hash_key", errors.New("only used with balance: hash")))
+		}
+	case BalanceHash:
+		if _, err := parseHashKey(c.HashKey); err != nil {
+			errs = append(errs, conftypes.Field("hash_key", err))
+		}
+	default:
+		errs = append(errs, conftypes.Field("balance", fmt.Errorf("unknown policy %q: want least_conn, round_robin, random or hash", c.Balance)))
+	}
+	if c.Health != nil {
+		errs = append(errs, conftypes.Under("health", c.Health.validate()))
+	}
+	if c.TLS != nil {
+		if !secure {
+			errs = append(errs, conftypes.Field("tls", errors.New("no backend is wss://")))
+		}
+		if c.TLS.CA != "" {
+			if _, err := loadCAPool(c.TLS.CA); err != nil {
+				errs = append(errs, conftypes.Field("tls.ca", err))
+			}
+		}
+	}
+	errs = append(errs, misplaced("only used with handler: tail", setting{"root", c.Root != ""}, setting{"lines", c.Lines != nil})...)
+	return errors.Join(errs...)
+}
+
+// setting is a field and whether the configuration sets it.
+type setting struct {
+	field string
+	set   bool
+}
+
+// misplaced reports each setting that is set where it has no effect.
+func misplaced(why string, settings ...setting) []error {
+	var errs []error
+	for _, s := range settings {
+		if s.set {
+			errs = append(errs, conftypes.Field(s.field, errors.New(why)))
+		}
+	}
+	return errs
+}
+
+func (c *Config) validateHandler() error {
+	if _, ok := handlerFactories[c.Handler]; !ok {
+		return conftypes.Field("handler", fmt.Errorf("unknown handler %q: want one of %s", c.Handler, strings.Join(HandlerNames(), ", ")))
+	}
+	errs := misplaced("only used with backends",
+		setting{"balance", c.Balance != ""}, setting{"hash_key", c.HashKey != ""},
+		setting{"health", c.Health != nil}, setting{"tls", c.TLS != nil})
+	if c.Handler != "tail" {
+		errs = append(errs, misplaced("only used with handler: tail", setting{"root", c.Root != ""}, setting{"lines", c.Lines != nil})...)
+		return errors.Join(errs...)
+	}
+	if c.Root == "" {
+		errs = append(errs, conftypes.Field("root", errors.New("required: the directory whose files tail may serve")))
+	} else if fi, err := os.Stat(c.Root); err != nil || !fi.IsDir() {
+		errs = append(errs, conftypes.Field("root", fmt.Errorf("%s is not a directory", c.Root)))
+	}
+	if c.Lines != nil && (*c.Lines < 0 || *c.Lines > maxTailLines) {
+		errs = append(errs, conftypes.Field("lines", fmt.Errorf("want 0 to %d", maxTailLines)))
+	}
+	return errors.Join(errs...)
+}
+
+func (h *HealthConfig) validate() error {
+	var errs []error
+	if !strings.HasPrefix(h.Path, "/") {
+		errs = append(errs, conftypes.Field("path", errors.New("required: a path starting with /")))
+	}
+	interval, timeout := h.interval(), h.timeout()
+	if h.Interval < 0 || h.Timeout < 0 {
+		errs = append(errs, conftypes.Field("interval", errors.New("interval and timeout must not be negative")))
+	} else if timeout >= interval {
+		errs = append(errs, conftypes.Field("timeout", fmt.Errorf("%v must be shorter than the interval %v", timeout, interval)))
+	}
+	return errors.Join(errs...)
+}
+
+func (h *HealthConfig) interval() time.Duration {
+	if h.Interval == 0 {
+		return DefaultHealthInterval
+	}
+	return h.Interval.D()
+}
+
+func (h *HealthConfig) timeout() time.Duration {
+	if h.Timeout == 0 {
+		return DefaultHealthTimeout
+	}
+	return h.Timeout.D()
+}
+
+// Params lists, per field, the route parameters the section uses (URL
+// placeholders and a param: hash key), so routes can check each is
+// defined by the route's path.
+func (c *Config) Params() map[string][]string {
+	out := map[string][]string{}
+	for _, t := range c.templates() {
+		if tpl, err := ParseURLTemplate(t.url); err == nil && len(tpl.Params()) > 0 {
+			out[t.field] = tpl.Params()
+		}
+	}
+	if k, err := parseHashKey(c.HashKey); err == nil && k.kind == "param" {
+		out["hash_key"] = []string{k.name}
+	}
+	return out
+}
+
+// ResolvePaths makes relative file names relative to dir, the
+// configuration file's directory.
+func (c *Config) ResolvePaths(dir string) {
+	resolve := func(name string) string {
+		if name == "" || filepath.IsAbs(name) {
+			return name
+		}
+		return filepath.Join(dir, name)
+	}
+	c.Root = resolve(c.Root)
+	if c.TLS != nil {
+		c.TLS.CA = resolve(c.TLS.CA)
+	}
 }

@@ -2,52 +2,77 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
 )
 
-// Backend is one server a pool can send connections to.
-type Backend struct {
-	url *URLTemplate
-	// active counts the proxied connections open to this backend right now.
-	active atomic.Int64
+// NoBackendError: every backend of the pool is down (failed dials within
+// their backoff, or failing active checks). The proxy answers 503 with
+// Retry-After.
+type NoBackendError struct {
+	// RetryAfter is when the first backend may be back.
+	RetryAfter time.Duration
 }
 
-// String returns the backend's URL template, for logs.
-func (b *Backend) String() string { return b.url.String() }
+func (e *NoBackendError) Error() string {
+	return "no backend available (retry in " + e.RetryAfter.String() + ")"
+}
 
-// Active returns the number of proxied connections open to b.
-func (b *Backend) Active() int64 { return b.active.Load() }
+// RetryAfterSeconds is RetryAfter for a Retry-After header: whole seconds,
+// at least 1.
+func (e *NoBackendError) RetryAfterSeconds() string {
+	return strconv.Itoa(max(1, int(math.Ceil(e.RetryAfter.Seconds()))))
+}
 
 // Pool is the set of backends a route points at.
 type Pool struct {
-	backends  []*Backend
-	dialer    websocket.Dialer
-	transport *http.Transport
+	backends []*Backend
+	balancer balancer
+	hashKey  hashKey
+	health   *HealthConfig
+	log      *slog.Logger
+	// passive: failed dials take a backend out of rotation. Not for a
+	// pool of one, as nginx does: with nowhere else to go, skipping the
+	// only backend would only turn a quick 502 into a 503 that outlasts
+	// the backend's restart.
+	passive bool
 }
 
 func newPool(cfg Config, env Env) (*Pool, error) {
-	t, err := ParseURLTemplate(cfg.Backend)
+	tlsConfig, err := backendTLSConfig(cfg.TLS, env.Log)
 	if err != nil {
-		return nil, fmt.Errorf("backend: %w", err)
+		return nil, fmt.Errorf("backend tls: %w", err)
 	}
-	return &Pool{
-		backends:  []*Backend{{url: t}},
-		dialer:    env.Dialer,
-		transport: env.Transport,
-	}, nil
+	p := &Pool{balancer: newBalancer(cfg.Balance), health: cfg.Health, log: env.Log, passive: len(cfg.templates()) > 1}
+	if cfg.Balance == BalanceHash {
+		if p.hashKey, err = parseHashKey(cfg.HashKey); err != nil {
+			return nil, err
+		}
+	}
+	for i, t := range cfg.templates() {
+		tpl, err := ParseURLTemplate(t.url)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.field, err)
+		}
+		p.backends = append(p.backends, newBackend(tpl, i, env, tlsConfig))
+	}
+	return p, nil
 }
 
-// Transport returns the transport that carries plain HTTP requests to the
-// pool's backends.
-func (p *Pool) Transport() http.RoundTripper { return p.transport }
+// Backends lists the pool's backends in configuration order.
+func (p *Pool) Backends() []*Backend { return p.backends }
 
-// DialRequest is what a pool needs to know about a client's handshake.
+// DialRequest is what a pool needs to know about a client's request.
 type DialRequest struct {
 	// Params are the route parameters the request matched.
 	Params httprouter.Params
@@ -59,6 +84,8 @@ type DialRequest struct {
 	Header http.Header
 	// Subprotocols are the client's offered subprotocols, in its order.
 	Subprotocols []string
+	// ClientIP is the client's address, for hash_key: client_ip.
+	ClientIP string
 }
 
 // Conn is an open WebSocket connection to one backend of a pool.
@@ -81,33 +108,119 @@ func (c *Conn) Release() {
 }
 
 // DialWebSocket completes a WebSocket handshake with one of the pool's
-// backends. When the backend answers with anything but 101, the returned
-// response carries its status, headers and (the first KiB of) its body, so
-// the caller can relay it to the client.
+// backends, chosen by the balance policy. A backend that cannot be reached
+// is marked down (in a pool of two or more) and the next eligible one is
+// tried, until ctx (bounded by handshake_timeout) runs out; each connect
+// is bounded by dial_timeout.
+//
+// When a backend answers with anything but 101, the returned response
+// carries its status, headers and (the first KiB of) its body, so the
+// caller can relay it: an answer is not a failure, and is not retried.
+// With every backend down the error is a *NoBackendError.
 func (p *Pool) DialWebSocket(ctx context.Context, req DialRequest) (*Conn, *http.Response, error) {
-	b := p.backends[0]
-	target, err := b.url.Expand(req.Params, req.RawQuery, false)
-	if err != nil {
-		return nil, nil, err
-	}
-	logURL := withoutQuery(target)
-	d := p.dialer
-	d.Subprotocols = req.Subprotocols
-	b.active.Add(1)
-	ws, resp, err := d.DialContext(ctx, target, req.Header)
-	if err != nil {
+	var tried []bool
+	var lastErr error
+	for range p.backends {
+		b := p.acquire(&req, tried)
+		if b == nil {
+			break
+		}
+		ws, url, resp, err := b.dialWebSocket(ctx, &req)
+		if err == nil {
+			b.markUp()
+			return &Conn{Conn: ws, Backend: b, URL: url}, resp, nil
+		}
 		b.active.Add(-1)
-		return nil, resp, fmt.Errorf("dial backend %s: %w", logURL, err)
+		switch {
+		case errors.Is(err, ErrBadParam):
+			return nil, nil, err
+		case resp != nil:
+			b.markUp() // it answered: alive
+			return nil, resp, fmt.Errorf("dial backend %s: %w", url, err)
+		case ctx.Err() != nil:
+			// Out of time, or the client left: not the backend's fault.
+			return nil, nil, fmt.Errorf("dial backend %s: %w", url, err)
+		}
+		if p.passive {
+			b.markFailed(err)
+		}
+		if tried == nil {
+			tried = make([]bool, len(p.backends))
+		}
+		tried[b.index] = true
+		lastErr = fmt.Errorf("dial backend %s: %w", url, err)
 	}
-	return &Conn{Conn: ws, Backend: b, URL: logURL}, resp, nil
+	if lastErr != nil {
+		return nil, nil, lastErr
+	}
+	return nil, nil, p.unavailable()
 }
 
-// HTTPURL returns the http:// or https:// URL a plain request on the route
-// goes to, and the backend chosen.
-func (p *Pool) HTTPURL(params httprouter.Params, rawQuery string) (string, *Backend, error) {
-	b := p.backends[0]
-	target, err := b.url.Expand(params, rawQuery, true)
-	return target, b, err
+// acquire picks an eligible backend and counts the request on it.
+func (p *Pool) acquire(req *DialRequest, tried []bool) *Backend {
+	key, keyed := p.hashKey.of(req)
+	i := p.balancer.pick(candidates{backends: p.backends, now: time.Now().UnixNano(), tried: tried}, key, keyed)
+	if i < 0 {
+		return nil
+	}
+	b := p.backends[i]
+	b.active.Add(1)
+	return b
+}
+
+// unavailable says when the first backend may be back.
+func (p *Pool) unavailable() *NoBackendError {
+	interval := DefaultHealthInterval
+	if p.health != nil {
+		interval = p.health.interval()
+	}
+	now := time.Now().UnixNano()
+	soonest := time.Duration(math.MaxInt64)
+	for _, b := range p.backends {
+		soonest = min(soonest, b.retryIn(now, interval))
+	}
+	return &NoBackendError{RetryAfter: soonest}
+}
+
+// HTTPTarget is the backend chosen for one plain request.
+type HTTPTarget struct {
+	// URL is the http(s) URL the request goes to.
+	URL string
+	// Transport reaches the backend (its TLS settings, its Unix socket).
+	Transport http.RoundTripper
+	backend   *Backend
+	passive   bool
+	done      atomic.Bool
+}
+
+// PickHTTP chooses a backend for a plain request with the pool's balance
+// policy; the caller calls Done when the request is over.
+func (p *Pool) PickHTTP(req DialRequest) (*HTTPTarget, error) {
+	b := p.acquire(&req, nil)
+	if b == nil {
+		return nil, p.unavailable()
+	}
+	u, err := b.httpURL(req.Params, req.RawQuery)
+	if err != nil {
+		b.active.Add(-1)
+		return nil, err
+	}
+	return &HTTPTarget{URL: u, Transport: b.transport, backend: b, passive: p.passive}, nil
+}
+
+// Backend returns the backend's URL template, for logs.
+func (t *HTTPTarget) Backend() string { return t.backend.String() }
+
+// Done ends the request. A failure to reach the backend (err from the
+// transport, not the client going away) marks it down like a failed dial.
+func (t *HTTPTarget) Done(err error, clientGone bool) {
+	if !t.done.CompareAndSwap(false, true) {
+		return
+	}
+	t.backend.active.Add(-1)
+	if err != nil && !clientGone && t.passive {
+		t.backend.markFailed(err)
+	}
 }
 
 func withoutQuery(u string) string {

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -15,9 +16,12 @@ type Env struct {
 	// Log receives the targets' log lines. Required.
 	Log *slog.Logger
 	// Dialer is the template for backend dials: buffer sizes, write buffer
-	// pool and handshake timeout. A pool copies it.
+	// pool and handshake timeout. Each backend copies it.
 	Dialer websocket.Dialer
-	// Transport carries plain HTTP requests to backends.
+	// DialTimeout bounds one TCP (or Unix socket) connect to a backend.
+	DialTimeout time.Duration
+	// Transport is the template for plain HTTP requests to backends; each
+	// backend clones it. Nil: a zero http.Transport.
 	Transport *http.Transport
 	// WriteTimeout bounds every write a built-in handler makes; a client
 	// that does not take a frame within it is closed. Zero: no limit.
@@ -35,6 +39,17 @@ type Target struct {
 	Handler Handler
 	// Page is set for built-ins that answer plain HTTP (demo).
 	Page http.Handler
+	// closer releases what the target holds open (tail's root directory).
+	closer io.Closer
+}
+
+// Close releases what the target holds open. Connections it served are
+// not affected.
+func (t *Target) Close() error {
+	if t.closer == nil {
+		return nil
+	}
+	return t.closer.Close()
 }
 
 // Handler is a built-in endpoint for WebSocket clients.
@@ -56,7 +71,7 @@ type Session interface {
 
 // New builds the target a route's Config describes.
 func New(cfg Config, env Env) (*Target, error) {
-	if cfg.Backend != "" {
+	if cfg.hasBackends() {
 		pool, err := newPool(cfg, env)
 		if err != nil {
 			return nil, err

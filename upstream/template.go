@@ -14,9 +14,14 @@ import (
 //
 // Placeholders are allowed only in the path: a parameter can never choose
 // the scheme, host or port a request goes to.
+//
+// A Unix socket backend is written ws+unix:///run/app.sock:/path/{x} (or
+// wss+unix://): the socket's file name, a colon, then the path.
 type URLTemplate struct {
+	raw    string
 	scheme string // "ws" or "wss"
-	host   string // host[:port] as written
+	host   string // host[:port] as written; "localhost" for a socket
+	socket string // the Unix socket's file name, or ""
 	parts  []templatePart
 	query  string // the template's own query, without "?"
 	params []string
@@ -37,32 +42,43 @@ func ParseURLTemplate(s string) (*URLTemplate, error) {
 	if !ok {
 		return nil, fmt.Errorf("%q is not a URL: want ws://host:port/path", s)
 	}
-	if scheme != "ws" && scheme != "wss" {
-		return nil, fmt.Errorf("scheme %q in %q: a backend must be ws:// or wss://", scheme, s)
-	}
 	if strings.Contains(rest, "#") {
 		return nil, fmt.Errorf("%q: a backend URL cannot have a fragment", s)
 	}
-	host, pathQuery := rest, "/"
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		host, pathQuery = rest[:i], rest[i:]
-	} else if i := strings.IndexByte(rest, '?'); i >= 0 {
-		host, pathQuery = rest[:i], "/"+rest[i:]
-	}
-	if host == "" || strings.ContainsAny(host, "{}@") {
-		return nil, fmt.Errorf("%q: want a plain host[:port] (no user info, no placeholders)", s)
+	t := &URLTemplate{raw: s}
+	var host, pathQuery string
+	switch scheme {
+	case "ws", "wss":
+		host, pathQuery = rest, "/"
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			host, pathQuery = rest[:i], rest[i:]
+		} else if i := strings.IndexByte(rest, '?'); i >= 0 {
+			host, pathQuery = rest[:i], "/"+rest[i:]
+		}
+		if host == "" || strings.ContainsAny(host, "{}@") {
+			return nil, fmt.Errorf("%q: want a plain host[:port] (no user info, no placeholders)", s)
+		}
+	case "ws+unix", "wss+unix":
+		scheme = strings.TrimSuffix(scheme, "+unix")
+		socket, p, _ := strings.Cut(rest, ":/")
+		if !strings.HasPrefix(socket, "/") || strings.ContainsAny(socket, "{}") {
+			return nil, fmt.Errorf("%q: want ws+unix:///absolute/file.sock:/path", s)
+		}
+		t.socket, host, pathQuery = socket, "localhost", "/"+p
+	default:
+		return nil, fmt.Errorf("scheme %q in %q: a backend must be ws://, wss://, ws+unix:// or wss+unix://", scheme, s)
 	}
 	path, query, _ := strings.Cut(pathQuery, "?")
 	if strings.ContainsAny(query, "{}") {
 		return nil, fmt.Errorf("%q: placeholders are allowed only in the path", s)
 	}
-	t := &URLTemplate{scheme: scheme, host: host, query: query}
+	t.scheme, t.host, t.query = scheme, host, query
 	if err := t.parsePath(path); err != nil {
 		return nil, fmt.Errorf("%q: %w", s, err)
 	}
-	// The literal parts must already be valid URL text: check the whole
-	// URL with every placeholder replaced by a harmless value.
-	probe := placeholderRE.ReplaceAllString(s, "x")
+	// The literal parts must already be valid URL text: check the URL
+	// with every placeholder replaced by a harmless value.
+	probe := placeholderRE.ReplaceAllString(scheme+"://"+host+pathQuery, "x")
 	if _, err := url.Parse(probe); err != nil {
 		return nil, fmt.Errorf("%q: %w", s, err)
 	}
@@ -98,28 +114,18 @@ func (t *URLTemplate) parsePath(path string) error {
 // Params lists the placeholder names in the template, in order.
 func (t *URLTemplate) Params() []string { return t.params }
 
-// Host returns the backend's host[:port] as written in the template.
+// Host returns the backend's host[:port] as written in the template
+// ("localhost" for a Unix socket).
 func (t *URLTemplate) Host() string { return t.host }
+
+// Socket returns the Unix socket's file name, or "" for a TCP backend.
+func (t *URLTemplate) Socket() string { return t.socket }
 
 // Secure reports whether the backend is reached over TLS (wss://).
 func (t *URLTemplate) Secure() bool { return t.scheme == "wss" }
 
 // String returns the template as it was written.
-func (t *URLTemplate) String() string {
-	var b strings.Builder
-	b.WriteString(t.scheme + "://" + t.host)
-	for _, p := range t.parts {
-		if p.param != "" {
-			b.WriteString("{" + p.param + "}")
-		} else {
-			b.WriteString(p.literal)
-		}
-	}
-	if t.query != "" {
-		b.WriteString("?" + t.query)
-	}
-	return b.String()
-}
+func (t *URLTemplate) String() string { return t.raw }
 
 // Expand fills the template for one request and returns the backend URL
 // with scheme ws/wss, or http/https when forHTTP is set (plain requests on

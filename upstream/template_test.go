@@ -10,7 +10,8 @@ import (
 
 func TestParseURLTemplate(t *testing.T) {
 	bad := map[string]string{
-		"http://127.0.0.1/x":           "must be ws:// or wss://",
+		"http://127.0.0.1/x":           "must be ws://, wss://",
+		"ws+unix://relative.sock:/x":   "absolute",
 		"127.0.0.1:8765/x":             "is not a URL",
 		"ws://127.0.0.1/x#frag":        "fragment",
 		"ws://{host}:80/":              "plain host",
