@@ -8,6 +8,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/wsedge/wsedge/routes"
+	"github.com/wsedge/wsedge/upstream"
 )
 
 // builtinConn is a client connection served by a built-in handler.
@@ -47,14 +48,20 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, route *rou
 		conn.Close()
 		return
 	}
-	defer s.tracker.done(bc)
+	// Served on a goroutine of its own, for the reason session.start
+	// gives; the tracker owns it.
+	go bc.serve(session, label, r.RemoteAddr)
+}
+
+func (bc *builtinConn) serve(session upstream.Session, route, client string) {
+	defer bc.srv.tracker.done(bc)
 	started := time.Now()
 	bc.ka.start()
-	session.Serve(conn)
+	session.Serve(bc.conn)
 	bc.deadline.stop()
 	bc.ka.stop()
-	conn.Close()
-	s.log.Info("websocket closed", "route", label, "client", r.RemoteAddr,
+	bc.conn.Close()
+	bc.srv.log.Info("websocket closed", "route", route, "client", client,
 		"duration", time.Since(started).Round(time.Millisecond), "ping_timeout", bc.ka.timedOut())
 }
 

@@ -56,7 +56,7 @@ func handlerRoute(path, handler string) routes.Route {
 
 // startProxy validates cfg and serves it on fresh loopback listeners (plus
 // a TLS one with a generated certificate when withTLS), until the test ends.
-func startProxy(t *testing.T, cfg Config, withTLS bool) *testProxy {
+func startProxy(t testing.TB, cfg Config, withTLS bool) *testProxy {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config does not validate: %v", err)
@@ -243,13 +243,13 @@ func readClose(t *testing.T, c *websocket.Conn) *websocket.CloseError {
 // logRecorder is a slog.Handler that keeps every message, so tests can wait
 // for a log line instead of sleeping.
 type logRecorder struct {
-	t       *testing.T
+	t       testing.TB
 	mu      sync.Mutex
 	records []slog.Record
 	changed chan struct{}
 }
 
-func newLogRecorder(t *testing.T) *logRecorder {
+func newLogRecorder(t testing.TB) *logRecorder {
 	return &logRecorder{t: t, changed: make(chan struct{})}
 }
 

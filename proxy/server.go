@@ -19,14 +19,23 @@ import (
 	"github.com/wsedge/wsedge/upstream"
 )
 
-// Buffer sizes for every WebSocket connection, both legs. Reads go through
-// a small per-connection buffer (a large message is read past it, straight
-// into the write buffer of the other leg); write buffers come from a pool
-// and are held only while a message is being written, so an idle
-// connection holds none.
+// Buffers, sized for many idle connections and few allocations:
+//
+//   - Every leg reads through a small buffer of its own: a message larger
+//     than it is read past it, straight into a chunk.
+//   - A chunk (from a pool, held only while a message is forwarded) holds a
+//     message read whole, or a piece of a larger one.
+//   - The client leg writes unmasked frames from a small buffer of its own:
+//     with no pool, gorilla's WriteMessage allocates nothing, and a larger
+//     payload is written straight from the chunk (writev).
+//   - The backend leg must mask what it writes, in its write buffer: that
+//     buffer comes from a pool and is held only while a message is written,
+//     so an idle connection holds none.
 const (
-	readBufferSize  = 4 << 10
-	writeBufferSize = 32 << 10
+	readBufferSize         = 512
+	clientWriteBufferSize  = 512
+	backendWriteBufferSize = 32 << 10
+	chunkSize              = 32 << 10
 )
 
 // maxHeaderBytes bounds a request's header block, like nginx's
@@ -68,6 +77,8 @@ type Server struct {
 
 	table   atomic.Pointer[routes.Table]
 	tracker *tracker
+	clock   *coarseClock
+	chunks  sync.Pool // *[]byte of chunkSize
 
 	upgrader        websocket.Upgrader // clients of backend routes
 	builtinUpgrader websocket.Upgrader // clients of built-in handlers
@@ -96,6 +107,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		log:              log,
 		deps:             deps,
 		tracker:          newTracker(),
+		clock:            newCoarseClock(),
 		handshakeTimeout: cfg.Limits.HandshakeTimeout.D(),
 		writeTimeout:     cfg.Limits.WriteTimeout.D(),
 		closeWait:        cfg.Limits.WriteTimeout.D(),
@@ -109,26 +121,32 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		s.redirectPlain = *cfg.Listen.RedirectToHTTPS
 	}
 	s.redirectPlain = s.redirectPlain && cfg.Listen.HTTPS != "" && cfg.Listen.HTTP != ""
+	s.chunks.New = func() any {
+		b := make([]byte, chunkSize)
+		return &b
+	}
 	writePool := &sync.Pool{}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: s.handshakeTimeout,
 		ReadBufferSize:   readBufferSize,
-		WriteBufferSize:  writeBufferSize,
-		WriteBufferPool:  writePool,
+		WriteBufferSize:  clientWriteBufferSize,
 		// The backend judges Origin: it is forwarded to it unchanged.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	// Built-in handlers are wsedge's own endpoints: gorilla's default
-	// same-origin check keeps other sites' pages out of them.
+	// same-origin check keeps other sites' pages out of them. They stream
+	// their own writes, so they take the large pooled write buffers.
 	s.builtinUpgrader = s.upgrader
 	s.builtinUpgrader.CheckOrigin = nil
+	s.builtinUpgrader.WriteBufferSize = backendWriteBufferSize
+	s.builtinUpgrader.WriteBufferPool = writePool
 	env := upstream.Env{
 		Log:         log,
 		DialTimeout: cfg.Limits.DialTimeout.D(),
 		Dialer: websocket.Dialer{
 			HandshakeTimeout: s.handshakeTimeout,
 			ReadBufferSize:   readBufferSize,
-			WriteBufferSize:  writeBufferSize,
+			WriteBufferSize:  backendWriteBufferSize,
 			WriteBufferPool:  writePool,
 		},
 		Transport:    s.newTransport(),
@@ -184,8 +202,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	var serving sync.WaitGroup
 	errc := make(chan error, 2)
 	table := s.table.Load()
-	checks, stopChecks := context.WithCancel(context.Background())
-	serving.Go(func() { table.RunHealthChecks(checks) })
+	background, stopBackground := context.WithCancel(context.Background())
+	serving.Go(func() { table.RunHealthChecks(background) })
+	serving.Go(func() { s.clock.run(background) })
 	for _, l := range []struct {
 		ln  net.Listener
 		tls bool
@@ -212,7 +231,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	case serveErr = <-errc:
 	}
 	s.shutdown(servers)
-	stopChecks()
+	stopBackground()
 	serving.Wait()
 	table.Close()
 	return serveErr

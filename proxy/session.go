@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -67,6 +68,7 @@ type session struct {
 	backend leg
 	started time.Time
 
+	pumping  atomic.Int32 // pumps still running
 	mu       sync.Mutex
 	cause    string // the first reason the session began to end
 	deadline closeDeadline
@@ -88,24 +90,30 @@ func (s *Server) newSession(route *routes.Matched, clientConn *websocket.Conn, u
 	return ss
 }
 
-// run pumps both directions until both legs have ended, then closes both
-// connections. It runs on the client's request goroutine.
-func (ss *session) run() {
+// start registers the session and pumps both directions, each on its own
+// goroutine, so the request goroutine can return and net/http can drop
+// what it held for the request (its buffers, its deep stack) for the whole
+// life of the socket. The pump that ends last finishes the session; the
+// tracker, which drain waits on, owns both.
+func (ss *session) start() {
 	if !ss.srv.tracker.add(ss) {
 		ss.refuse()
 		return
 	}
-	defer ss.srv.tracker.done(ss)
 	ss.client.ka.start()
 	ss.backend.ka.start()
-	backendDone := make(chan struct{})
-	go func() {
-		defer close(backendDone)
-		ss.pump(&ss.backend, &ss.client)
-	}()
-	ss.pump(&ss.client, &ss.backend)
-	<-backendDone
-	ss.finish()
+	ss.pumping.Store(2)
+	go ss.pumpThenFinish(&ss.client, &ss.backend)
+	go ss.pumpThenFinish(&ss.backend, &ss.client)
+}
+
+func (ss *session) pumpThenFinish(src, dst *leg) {
+	ss.pump(src, dst)
+	// The atomic counter orders both pumps' work before finish reads it.
+	if ss.pumping.Add(-1) == 0 {
+		ss.finish()
+		ss.srv.tracker.done(ss)
+	}
 }
 
 // pump forwards messages read from src to dst, one at a time, streaming
@@ -151,26 +159,51 @@ func (ss *session) pump(src, dst *leg) {
 	}
 }
 
-// forward copies one message from src to dst.
+// forward copies one message from src to dst. A message that fits in a
+// chunk is read whole and written with one WriteMessage (to a client, that
+// path allocates nothing); a larger one streams through chunk by chunk, so
+// it never sits whole in the proxy.
 func (ss *session) forward(mt int, r io.Reader, src, dst *leg) (int64, error) {
 	src.in.r, src.in.err = r, nil
 	if wt := ss.srv.writeTimeout; wt > 0 {
-		dst.conn.SetWriteDeadline(time.Now().Add(wt))
+		dst.conn.SetWriteDeadline(ss.srv.clock.deadline(wt))
+	}
+	chunk := ss.srv.chunks.Get().(*[]byte)
+	defer ss.srv.chunks.Put(chunk)
+	buf := *chunk
+	n, err := io.ReadFull(&src.in, buf)
+	switch err {
+	case io.EOF, io.ErrUnexpectedEOF: // the whole message is in buf
+		return int64(n), dst.conn.WriteMessage(mt, buf[:n])
+	case nil: // larger than a chunk
+	default:
+		return int64(n), err
 	}
 	w, err := dst.conn.NextWriter(mt)
 	if err != nil {
-		return 0, err
+		return int64(n), err
 	}
-	// io.Copy uses the gorilla writer's ReadFrom: the message is read
-	// straight into the pooled write buffer, with no copy in between.
-	n, err := io.Copy(w, &src.in)
-	if err != nil {
+	total := int64(n)
+	for {
+		if _, err := w.Write(buf[:n]); err != nil {
+			return total, err
+		}
+		n, err = io.ReadFull(&src.in, buf)
+		total += int64(n)
+		switch err {
+		case nil:
+			continue
+		case io.EOF, io.ErrUnexpectedEOF:
+			if _, err := w.Write(buf[:n]); err != nil {
+				return total, err
+			}
+			return total, w.Close()
+		}
 		// Leave w unfinished: closing it would send the final frame and
 		// deliver a truncated message as if it were complete. The close
 		// frame that follows ends the message on the receiver's side.
-		return n, err
+		return total, err
 	}
-	return n, w.Close()
 }
 
 // legEnded handles the end of src: a close frame is relayed to dst
@@ -281,7 +314,7 @@ func (ss *session) setCauseLocked(cause string) {
 	}
 }
 
-// finish runs after both pumps have returned.
+// finish runs once both pumps have returned.
 func (ss *session) finish() {
 	ss.deadline.stop()
 	ss.client.ka.stop()

@@ -52,7 +52,7 @@ func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, route *r
 		return
 	}
 	s.log.Debug("websocket opened", "route", label, "backend", up.URL, "client", r.RemoteAddr, "subprotocol", clientConn.Subprotocol())
-	s.newSession(route, clientConn, up).run()
+	s.newSession(route, clientConn, up).start()
 }
 
 // relayRefusal sends the client the backend's non-101 answer: its status,
