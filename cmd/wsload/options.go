@@ -1,0 +1,227 @@
+// Command-line options of wsload: parsing, validation and the TLS settings
+// they imply. Everything that can be wrong with the flags is found here,
+// before any connection is opened, so that bad flags always exit with
+// status 2 and never start a partial run.
+
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// The three ways of loading a target.
+const (
+	modeEcho      = "echo"
+	modeIdle      = "idle"
+	modeHandshake = "handshake"
+)
+
+// options is the validated configuration of one run.
+type options struct {
+	url        string
+	insecure   bool
+	caFile     string
+	serverName string
+	curves     []tls.CurveID // key exchanges offered, in order; nil: Go's default
+
+	connections int
+	size        int
+	rate        float64 // messages per second per connection; 0 = unthrottled
+	window      int     // echo messages in flight per connection
+	duration    time.Duration
+	mode        string
+	ramp        float64 // new connections per second while opening
+	text        bool
+	json        bool
+	progress    time.Duration // 0 disables progress lines
+	drain       time.Duration
+
+	// tls is the client TLS configuration for wss:// targets; nil for ws://.
+	tls *tls.Config
+}
+
+// parseOptions parses and validates args. Every error has been explained
+// on stderr by the time it returns; flag.ErrHelp means the user asked for
+// the usage, which has been printed.
+func parseOptions(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("wsload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { printUsage(fs) }
+	fs.StringVar(&o.url, "url", "", "target `URL`, ws:// or wss:// (required)")
+	fs.BoolVar(&o.insecure, "insecure", false, "skip TLS certificate verification (wss:// only)")
+	fs.StringVar(&o.caFile, "ca", "", "PEM `file` of CA certificates to trust instead of the system roots (wss:// only)")
+	fs.StringVar(&o.serverName, "servername", "", "TLS server `name` (SNI and verification) instead of the URL's host (wss:// only)")
+	fs.Func("curves", "TLS key exchanges to offer, comma-separated `list` of x25519mlkem768, x25519, p256 (default: Go's, which prefers x25519mlkem768)", func(v string) error {
+		curves, err := parseCurves(v)
+		o.curves = curves
+		return err
+	})
+	fs.IntVar(&o.connections, "c", 10, "`number` of connections (handshake mode: concurrent workers)")
+	fs.IntVar(&o.size, "size", 64, fmt.Sprintf("message size in `bytes` (minimum %d, or %d with -text)", minMessageSize(false), minMessageSize(true)))
+	fs.Float64Var(&o.rate, "rate", 0, "messages per second per connection; 0 sends as fast as the window allows")
+	fs.IntVar(&o.window, "window", 1, "echo messages in flight per connection (1 = strict request/response)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of the measured phase")
+	fs.StringVar(&o.mode, "mode", modeEcho, "load `mode`: echo, idle or handshake")
+	fs.Float64Var(&o.ramp, "ramp", 2000, "new connections per second while opening")
+	fs.BoolVar(&o.text, "text", false, "send text messages (ASCII: hex-encoded header, letter filler) instead of binary")
+	fs.BoolVar(&o.json, "json", false, "print the summary as one JSON object on stdout")
+	fs.DurationVar(&o.progress, "progress", time.Second, "interval of progress lines on stderr; 0 disables them")
+	fs.DurationVar(&o.drain, "drain", 2*time.Second, "after the measured phase, how long to wait for outstanding echoes before counting them lost")
+	if err := fs.Parse(args); err != nil {
+		return nil, err // the flag package has printed it, with the usage
+	}
+	if err := o.complete(fs.Args()); err != nil {
+		fmt.Fprintf(stderr, "wsload: %v\n(wsload -h lists the flags)\n", err)
+		return nil, err
+	}
+	return o, nil
+}
+
+// complete validates the parsed flags and derives the TLS configuration.
+func (o *options) complete(extraArgs []string) error {
+	if len(extraArgs) > 0 {
+		return fmt.Errorf("unexpected arguments %q: every setting is a flag", extraArgs)
+	}
+	if err := o.validate(); err != nil {
+		return err
+	}
+	tlsConf, err := o.tlsConfig()
+	if err != nil {
+		return err
+	}
+	o.tls = tlsConf
+	return nil
+}
+
+func printUsage(fs *flag.FlagSet) {
+	fmt.Fprint(fs.Output(), `wsload: WebSocket load generator.
+
+Usage: wsload -url ws://host:port/path [flags]
+
+Modes:
+  echo       each connection sends messages and checks the echoes (order,
+             integrity, round-trip latency); the server must echo every
+             message back with its type
+  idle       open -c connections, hold them for -duration, close them
+  handshake  -c workers open and close connections as fast as they can
+
+Exit status: 0 normally; 1 if a message was lost, corrupted or reordered,
+or no connection could be opened; 2 for bad flags.
+
+Flags:
+`)
+	fs.PrintDefaults()
+}
+
+// validate checks every value on its own and in combination.
+func (o *options) validate() error {
+	if err := validateURL(o.url); err != nil {
+		return err
+	}
+	switch o.mode {
+	case modeEcho, modeIdle, modeHandshake:
+	default:
+		return fmt.Errorf("-mode %q: must be echo, idle or handshake", o.mode)
+	}
+	if min := minMessageSize(o.text); o.size < min {
+		if o.text {
+			return fmt.Errorf("-size %d is too small: with -text a message needs at least %d bytes for its hex-encoded header", o.size, min)
+		}
+		return fmt.Errorf("-size %d is too small: a message needs at least %d bytes for its header", o.size, min)
+	}
+	checks := []struct {
+		bad bool
+		msg string
+	}{
+		{o.connections < 1, fmt.Sprintf("-c %d: need at least one connection", o.connections)},
+		{o.rate < 0, fmt.Sprintf("-rate %v: must be 0 (unthrottled) or positive", o.rate)},
+		{o.window < 1, fmt.Sprintf("-window %d: must be at least 1", o.window)},
+		{o.duration <= 0, fmt.Sprintf("-duration %v: must be positive", o.duration)},
+		{o.ramp <= 0, fmt.Sprintf("-ramp %v: must be positive", o.ramp)},
+		{o.progress < 0, fmt.Sprintf("-progress %v: must be 0 (off) or positive", o.progress)},
+		{o.drain < 0, fmt.Sprintf("-drain %v: must not be negative", o.drain)},
+	}
+	for _, c := range checks {
+		if c.bad {
+			return errors.New(c.msg)
+		}
+	}
+	return nil
+}
+
+func validateURL(raw string) error {
+	if raw == "" {
+		return errors.New("-url is required (ws://host:port/path or wss://...)")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("-url: %w", err)
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" {
+		return fmt.Errorf("-url %q: scheme must be ws or wss", raw)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("-url %q: no host", raw)
+	}
+	return nil
+}
+
+// tlsConfig builds the client TLS configuration for wss:// targets. The
+// TLS flags are ignored for ws:// so that one set of flags can drive a
+// benchmark over both kinds of target.
+func (o *options) tlsConfig() (*tls.Config, error) {
+	if u, _ := url.Parse(o.url); u.Scheme != "wss" {
+		return nil, nil
+	}
+	conf := &tls.Config{
+		InsecureSkipVerify: o.insecure,
+		ServerName:         o.serverName,
+		CurvePreferences:   o.curves,
+		// A WebSocket upgrade is HTTP/1.1; never negotiate h2.
+		NextProtos: []string{"http/1.1"},
+	}
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("-ca %s: no PEM certificates found", o.caFile)
+		}
+		conf.RootCAs = pool
+	}
+	return conf, nil
+}
+
+// curveNames are the key exchanges -curves accepts.
+var curveNames = map[string]tls.CurveID{
+	"x25519mlkem768": tls.X25519MLKEM768,
+	"x25519":         tls.X25519,
+	"p256":           tls.CurveP256,
+}
+
+// parseCurves reads -curves: comparing servers that do not all support
+// the post-quantum hybrid is only fair when the client offers the same
+// key exchange to each.
+func parseCurves(v string) ([]tls.CurveID, error) {
+	var out []tls.CurveID
+	for _, name := range strings.Split(v, ",") {
+		id, ok := curveNames[strings.TrimSpace(strings.ToLower(name))]
+		if !ok {
+			return nil, fmt.Errorf("unknown key exchange %q: want x25519mlkem768, x25519 or p256", name)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
