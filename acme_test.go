@@ -23,6 +23,8 @@ import (
 	"github.com/letsencrypt/pebble/v2/va"
 	"github.com/letsencrypt/pebble/v2/wfe"
 	"github.com/miekg/dns"
+
+	"github.com/wsedge/wsedge/internal/wstest"
 )
 
 // pebble is a real ACME server (Let's Encrypt's test CA) running in this
@@ -167,7 +169,7 @@ func TestACMEWithPebble(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			host := strings.ToLower(strings.ReplaceAll(tc.challenge, "-", "")) + ".wsedge.test"
-			backend := echoBackend(t)
+			backend := wstest.EchoServer(t)
 			cache := filepath.Join(t.TempDir(), "acme")
 			ls := listenLoopback(t)
 			// Each run leaves the validator exactly one way in: the other
@@ -175,9 +177,9 @@ func TestACMEWithPebble(t *testing.T) {
 			// certificate can only come from the challenge under test.
 			httpPort, tlsPort := portOf(t, ls.HTTP.Addr().String()), portOf(t, ls.HTTPS.Addr().String())
 			if tc.challenge == "tls-alpn-01" {
-				httpPort = portOf(t, closedAddr(t))
+				httpPort = portOf(t, wstest.ClosedAddr(t))
 			} else {
-				tlsPort = portOf(t, closedAddr(t))
+				tlsPort = portOf(t, wstest.ClosedAddr(t))
 			}
 			p := startPebble(t, httpPort, tlsPort)
 			dir := t.TempDir()
@@ -227,17 +229,6 @@ func TestACMEWithPebble(t *testing.T) {
 			}
 		})
 	}
-}
-
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // checkCachePermissions: the account key and certificates are private.

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -123,30 +121,6 @@ func (ra *runningApp) dialWSS(t *testing.T, serverName, path string, roots *x509
 		t.Cleanup(func() { c.Close() })
 	}
 	return c, err
-}
-
-// echoBackend is a gorilla echo server on loopback; it returns ws://addr.
-func echoBackend(t *testing.T) string {
-	t.Helper()
-	var up websocket.Upgrader
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, data, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := c.WriteMessage(mt, data); err != nil {
-				return
-			}
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return "ws://" + srv.Listener.Addr().String()
 }
 
 // roundTrip sends msg and expects it back.

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/wstest"
 )
 
 func TestParamsSubstitutedAndEscaped(t *testing.T) {
@@ -169,7 +170,7 @@ func TestBackendUnreachable(t *testing.T) {
 		}
 	})
 
-	refusedAddr := closedPort(t)
+	refusedAddr := wstest.ClosedAddr(t)
 	cfg := testConfig(
 		backendRoute("/refused", "ws://"+refusedAddr+"/"),
 		backendRoute("/silent", "ws://"+silent.Addr().String()+"/"),
@@ -385,7 +386,7 @@ func TestPlainHTTPOnBackendRoute(t *testing.T) {
 	}
 
 	// A backend that is down is a 502 for plain requests too.
-	tp2 := startProxy(t, testConfig(backendRoute("/p", "ws://"+closedPort(t)+"/")), false)
+	tp2 := startProxy(t, testConfig(backendRoute("/p", "ws://"+wstest.ClosedAddr(t)+"/")), false)
 	resp, err = http.Get(tp2.httpURL() + "/p")
 	if err != nil {
 		t.Fatal(err)

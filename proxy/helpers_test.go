@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/wstest"
 	"github.com/wsedge/wsedge/routes"
 	"github.com/wsedge/wsedge/tlsconf"
 	"github.com/wsedge/wsedge/upstream"
@@ -119,16 +119,7 @@ func startProxy(t testing.TB, cfg Config, withTLS bool) *testProxy {
 // client's dial returns on the 101, a moment before the proxy registers it.
 func (tp *testProxy) waitConnections(t *testing.T, n int) {
 	t.Helper()
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(waitLimit)
-	for tp.srv.ActiveConnections() != n {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("proxy tracks %d connections, want %d", tp.srv.ActiveConnections(), n)
-		}
-	}
+	wstest.Eventually(t, waitLimit, func() bool { return tp.srv.ActiveConnections() == n })
 }
 
 // httpURL turns the proxy's ws:// base into http://.
@@ -210,17 +201,7 @@ func (b *wsBackend) wsURL(path string) string {
 }
 
 // echoConn sends every message back until the connection ends.
-func echoConn(c *websocket.Conn, _ *http.Request) {
-	for {
-		mt, data, err := c.ReadMessage()
-		if err != nil {
-			return
-		}
-		if err := c.WriteMessage(mt, data); err != nil {
-			return
-		}
-	}
-}
+func echoConn(c *websocket.Conn, _ *http.Request) { wstest.Echo(c) }
 
 // readClose reads until the connection ends and returns the close error.
 func readClose(t *testing.T, c *websocket.Conn) *websocket.CloseError {
@@ -291,16 +272,4 @@ func (l *logRecorder) waitFor(t *testing.T, msg string, match func(map[string]st
 			t.Fatalf("no log line %q after %v", msg, waitLimit)
 		}
 	}
-}
-
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }

@@ -35,8 +35,8 @@ type leg struct {
 
 // messageSource reads the current message of a leg and remembers a read
 // error, so the pump can tell a failing source from a failing destination
-// after io.Copy. It also tells keepalive when the reader is waiting on the
-// peer (only then may silence count against it).
+// once forward returns. It also tells keepalive when the reader is waiting
+// on the peer (only then may silence count against it).
 type messageSource struct {
 	r  io.Reader
 	ka *keepalive
@@ -116,9 +116,8 @@ func (ss *session) pumpThenFinish(src, dst *leg) {
 	}
 }
 
-// pump forwards messages read from src to dst, one at a time, streaming
-// each (NextReader → NextWriter) so a large message never sits whole in
-// the proxy. It returns when src has ended: a close frame or an error.
+// pump forwards messages read from src to dst, one at a time (see forward
+// for how). It returns when src has ended: a close frame or an error.
 func (ss *session) pump(src, dst *leg) {
 	forwarding := true
 	for {

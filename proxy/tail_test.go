@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsedge/wsedge/internal/wstest"
 	"github.com/wsedge/wsedge/routes"
 	"github.com/wsedge/wsedge/upstream"
 )
@@ -161,7 +162,7 @@ func TestTailRefusesPathsOutsideRoot(t *testing.T) {
 }
 
 func TestAllBackendsDownIs503(t *testing.T) {
-	route := routes.Route{Path: "/ws", Config: upstream.Config{Backends: []string{"ws://" + closedPort(t) + "/", "ws://" + closedPort(t) + "/"}}}
+	route := routes.Route{Path: "/ws", Config: upstream.Config{Backends: []string{"ws://" + wstest.ClosedAddr(t) + "/", "ws://" + wstest.ClosedAddr(t) + "/"}}}
 	tp := startProxy(t, testConfig(route), false)
 	_, resp, _ := tp.dial(t, "/ws", nil)
 	if statusOf(resp) != http.StatusBadGateway {

@@ -2,17 +2,10 @@ package tlsconf
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/wstest"
 )
 
 const waitLimit = 10 * time.Second
@@ -39,57 +33,10 @@ type testPair struct {
 // dir/prefix-key.pem, replacing any previous files atomically.
 func writePair(t testing.TB, dir, prefix string, rsaKey bool, names ...string) testPair {
 	t.Helper()
-	var key any
-	var pub any
-	if rsaKey {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key, pub = k, &k.PublicKey
-	} else {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key, pub = k, &k.PublicKey
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := wstest.NewCert(t, wstest.CertOptions{Names: names, RSA: rsaKey})
 	files := CertFile{Cert: filepath.Join(dir, prefix+".pem"), Key: filepath.Join(dir, prefix+"-key.pem")}
-	writeAtomically(t, files.Key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	writeAtomically(t, files.Cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	leaf, _ := x509.ParseCertificate(der)
-	return testPair{files: files, leaf: leaf, serial: serial.String()}
-}
-
-// writeAtomically replaces name the way deployment tools do: write a
-// temporary file, then rename it over the old one.
-func writeAtomically(t testing.TB, name string, data []byte) {
-	t.Helper()
-	tmp := name + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		t.Fatal(err)
-	}
+	c.Install(t, files.Cert, files.Key)
+	return testPair{files: files, leaf: c.Leaf, serial: c.Leaf.SerialNumber.String()}
 }
 
 // serveTLS accepts TLS connections with m's configuration on loopback and
@@ -241,7 +188,7 @@ func TestCertificateFileReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeAtomically(t, second.files.Key, keyPEM)
+	wstest.WriteFileAtomically(t, second.files.Key, keyPEM)
 	waitLog(t, logs, "certificate reload refused")
 	if !strings.Contains(logs.String(), "file="+second.files.Cert) && !strings.Contains(logs.String(), "file="+second.files.Key) {
 		t.Errorf("the refusal does not name the file:\n%s", logs)
@@ -261,33 +208,15 @@ func TestCertificateFileReload(t *testing.T) {
 // waitServed polls until a handshake for sni gets the certificate serial.
 func waitServed(t *testing.T, addr, sni, serial string) {
 	t.Helper()
-	deadline := time.After(waitLimit)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if got, _ := servedSerial(t, addr, sni); got == serial {
-			return
-		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("serial %s never served", serial)
-		}
-	}
+	wstest.Eventually(t, waitLimit, func() bool {
+		got, _ := servedSerial(t, addr, sni)
+		return got == serial
+	})
 }
 
 func waitLog(t *testing.T, logs *logSink, text string) {
 	t.Helper()
-	deadline := time.After(waitLimit)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !strings.Contains(logs.String(), text) {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("no log %q:\n%s", text, logs)
-		}
-	}
+	wstest.Eventually(t, waitLimit, func() bool { return strings.Contains(logs.String(), text) })
 }
 
 func TestSecureDefaults(t *testing.T) {
@@ -418,7 +347,7 @@ func TestReloadWaitsForThePairToSettle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeAtomically(t, f.to, data)
+		wstest.WriteFileAtomically(t, f.to, data)
 		m.reload(false) // the files just changed: wait
 	}
 	if got, _ := servedSerial(t, addr, "site.example.test"); got != first.serial {

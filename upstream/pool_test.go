@@ -2,17 +2,10 @@ package upstream
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,6 +19,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/wstest"
 )
 
 func TestLeastConnSpreadsLongLivedConnections(t *testing.T) {
@@ -258,28 +252,13 @@ func TestWSSBackendWithPrivateCA(t *testing.T) {
 // server certificate it signed for name.
 func privateCA(t *testing.T, dir, name string) (string, tls.Certificate) {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test internal CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := wstest.NewCert(t, wstest.CertOptions{Names: []string{"test internal CA"}, CA: true})
+	server := wstest.NewCert(t, wstest.CertOptions{Names: []string{name}, Parent: ca})
 	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+	if err := os.WriteFile(caFile, ca.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return caFile, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return caFile, server.TLS()
 }
 
 func TestUnixSocketBackend(t *testing.T) {
@@ -319,23 +298,11 @@ func TestUnixSocketBackend(t *testing.T) {
 
 func closedURL(t *testing.T) string {
 	t.Helper()
-	ln := listen(t, "tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
-	return "ws://" + addr + "/"
+	return "ws://" + wstest.ClosedAddr(t) + "/"
 }
 
 // waitUntil polls cond until it holds, failing after waitLimit.
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.After(waitLimit)
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatal("condition not met in time")
-		}
-	}
+	wstest.Eventually(t, waitLimit, cond)
 }

@@ -23,6 +23,7 @@ type options struct {
 	only     string
 	dir      string
 	keep     bool
+	maxSteal float64
 }
 
 // bench is one benchmark session: the working directory, the built
@@ -34,6 +35,7 @@ type bench struct {
 	backend *process
 	targets []*target // direct, wsedge, and nginx when installed
 	notes   []string  // lines for the report (skipped targets, versions)
+	steal   stealMeter
 }
 
 // target is something the load is pointed at.
@@ -180,6 +182,7 @@ func (b *bench) environment() string {
 		fmt.Fprintf(&s, "nginx: %s", strings.TrimPrefix(string(out), "nginx version: "))
 	}
 	fmt.Fprintf(&s, "runs: %d per target, interleaved; %v each; medians\n", b.opts.runs, b.opts.duration)
+	fmt.Fprintf(&s, "cpu steal while loads ran: %.1f%% (time the hypervisor gave to other guests; runs above %.0f%% were repeated, up to %d times)\n", b.steal.percent(), b.opts.maxSteal, maxAttempts)
 	for _, n := range b.notes {
 		fmt.Fprintln(&s, n)
 	}

@@ -35,6 +35,7 @@ func run() int {
 	flag.StringVar(&o.only, "only", "", "comma-separated workload numbers to run (default: all)")
 	flag.StringVar(&o.dir, "dir", "", "working directory for binaries, configs and logs (default: a new temporary one)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory")
+	flag.Float64Var(&o.maxSteal, "max-steal", 10, "repeat (up to 3 times) a run during which the hypervisor took more than this `percent` of the CPU")
 	flag.Parse()
 
 	b, err := newBench(o)

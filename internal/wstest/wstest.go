@@ -1,0 +1,75 @@
+// Package wstest holds what wsedge's tests share: a real WebSocket echo
+// server on loopback, an address nothing listens on, generated
+// certificates, and polling with a deadline. Only tests import it.
+package wstest
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Eventually polls cond every few milliseconds until it holds, and fails
+// the test if it still does not after limit. It is how tests wait for
+// something that has no event to wait on, instead of sleeping.
+func Eventually(t testing.TB, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.After(limit)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("condition not met within %v", limit)
+		}
+	}
+}
+
+// ClosedAddr returns a loopback host:port that nothing listens on: a dial
+// to it is refused.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// EchoServer starts a gorilla WebSocket server on loopback that sends
+// every message back with its type, for as long as the test runs, and
+// returns its ws://host:port base.
+func EchoServer(t testing.TB) string {
+	t.Helper()
+	var up websocket.Upgrader
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		Echo(c)
+	}))
+	t.Cleanup(srv.Close)
+	return "ws://" + srv.Listener.Addr().String()
+}
+
+// Echo sends every message on c back until the connection ends.
+func Echo(c *websocket.Conn) {
+	for {
+		mt, data, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		if err := c.WriteMessage(mt, data); err != nil {
+			return
+		}
+	}
+}
