@@ -56,7 +56,10 @@ func statusFor(err error) int {
 
 // clientMessage is the short body sent with a status: enough for a person
 // to understand, nothing about backend addresses.
-func clientMessage(status int) string {
+func clientMessage(status int, err error) string {
+	if errors.Is(err, errDraining) {
+		return "service unavailable: the server is shutting down"
+	}
 	switch status {
 	case http.StatusBadGateway:
 		return "bad gateway: the backend is unavailable"
@@ -87,7 +90,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, a
 		// RFC 6455 section 4.4: name the version we speak.
 		h.Set("Sec-WebSocket-Version", "13")
 	}
-	http.Error(w, clientMessage(status), status)
+	http.Error(w, clientMessage(status, err), status)
 	level := slog.LevelDebug
 	if status >= 500 {
 		level = slog.LevelWarn
