@@ -36,7 +36,7 @@ type pebble struct {
 	caFile    string         // PEM of the directory's own TLS certificate
 	roots     *x509.CertPool // Pebble's issuing root: the only root a test client trusts
 	orders    atomic.Int64   // new-order requests received
-	logs      *lockedBuffer
+	logs      *wstest.LogBuffer
 }
 
 // startPebble starts Pebble whose validator reaches HTTP-01 on httpPort
@@ -45,7 +45,7 @@ func startPebble(t *testing.T, httpPort, tlsPort int) *pebble {
 	t.Helper()
 	t.Setenv("PEBBLE_VA_NOSLEEP", "1")      // validate at once instead of after a random pause
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0") // no deliberately rejected nonces
-	p := &pebble{logs: &lockedBuffer{}}
+	p := &pebble{logs: &wstest.LogBuffer{}}
 	logger := log.New(p.logs, "pebble ", log.Lmicroseconds)
 	store := db.NewMemoryStore()
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "default"}})

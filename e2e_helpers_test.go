@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -17,33 +16,16 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsedge/wsedge/config"
+	"github.com/wsedge/wsedge/internal/wstest"
 	"github.com/wsedge/wsedge/proxy"
 )
 
 const waitLimit = 30 * time.Second
 
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // runningApp is a wired wsedge serving on loopback listeners.
 type runningApp struct {
 	plainAddr, tlsAddr string
-	logs               *lockedBuffer
+	logs               *wstest.LogBuffer
 	stop               func()
 }
 
@@ -74,7 +56,7 @@ func startApp(t *testing.T, dir, yamlText string, ls proxy.Listeners) *runningAp
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	ra := &runningApp{plainAddr: ls.HTTP.Addr().String(), tlsAddr: ls.HTTPS.Addr().String(), logs: &lockedBuffer{}}
+	ra := &runningApp{plainAddr: ls.HTTP.Addr().String(), tlsAddr: ls.HTTPS.Addr().String(), logs: &wstest.LogBuffer{}}
 	a, err := newApp(cfg, slog.New(slog.NewTextHandler(ra.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatalf("newApp: %v", err)

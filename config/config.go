@@ -45,9 +45,6 @@ func Default() (*File, error) {
 	return Parse(DefaultName, defaultYAML, dir)
 }
 
-// DefaultYAML returns the embedded default configuration's text.
-func DefaultYAML() []byte { return defaultYAML }
-
 // Load reads and checks the file at path. Relative file names inside it
 // are taken relative to the file's directory.
 func Load(path string) (*File, error) {

@@ -108,9 +108,6 @@ func (t *Table) Close() error {
 	return errors.Join(errs...)
 }
 
-// Routes lists the table's routes in configuration order.
-func (t *Table) Routes() []*Matched { return t.routes }
-
 // Dispatch finds the route for r and serves r through it, and reports
 // whether a route matched. The most specific host wins: routes for the
 // exact host first, then its "*." wildcard, then routes for any host; a

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -63,21 +62,14 @@ func (c *Config) Enabled() bool {
 // directory.
 func (c *Config) ResolvePaths(dir string) {
 	for i := range c.Certificates {
-		c.Certificates[i].Cert = resolve(dir, c.Certificates[i].Cert)
-		c.Certificates[i].Key = resolve(dir, c.Certificates[i].Key)
+		c.Certificates[i].Cert = conftypes.ResolvePath(dir, c.Certificates[i].Cert)
+		c.Certificates[i].Key = conftypes.ResolvePath(dir, c.Certificates[i].Key)
 	}
-	c.SelfSignedCertFile = resolve(dir, c.SelfSignedCertFile)
+	c.SelfSignedCertFile = conftypes.ResolvePath(dir, c.SelfSignedCertFile)
 	if c.ACME != nil {
-		c.ACME.Cache = resolve(dir, c.ACME.cacheDir())
-		c.ACME.CA = resolve(dir, c.ACME.CA)
+		c.ACME.Cache = conftypes.ResolvePath(dir, c.ACME.cacheDir())
+		c.ACME.CA = conftypes.ResolvePath(dir, c.ACME.CA)
 	}
-}
-
-func resolve(dir, name string) string {
-	if name == "" || filepath.IsAbs(name) {
-		return name
-	}
-	return filepath.Join(dir, name)
 }
 
 var dnsNameRE = regexp.MustCompile(`^(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?\.)*[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$`)

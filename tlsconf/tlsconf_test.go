@@ -85,35 +85,17 @@ func servedSerial(t *testing.T, addr, serverName string) (string, error) {
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String(), nil
 }
 
-func newTestManager(t *testing.T, cfg Config) (*Manager, *logSink) {
+func newTestManager(t *testing.T, cfg Config) (*Manager, *wstest.LogBuffer) {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	sink := &logSink{}
+	sink := &wstest.LogBuffer{}
 	m, err := New(cfg, slog.New(slog.NewTextHandler(sink, nil)))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	return m, sink
-}
-
-// logSink collects log output for assertions.
-type logSink struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 func TestSNIChoosesCertificate(t *testing.T) {
@@ -214,7 +196,7 @@ func waitServed(t *testing.T, addr, sni, serial string) {
 	})
 }
 
-func waitLog(t *testing.T, logs *logSink, text string) {
+func waitLog(t *testing.T, logs *wstest.LogBuffer, text string) {
 	t.Helper()
 	wstest.Eventually(t, waitLimit, func() bool { return strings.Contains(logs.String(), text) })
 }

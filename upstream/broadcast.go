@@ -88,7 +88,7 @@ func (s *broadcastSession) Serve(conn *websocket.Conn) {
 		s.hub.writePump(m)
 	}()
 	defer func() {
-		s.hub.leave(rm, m)
+		s.hub.remove(rm, m)
 		close(m.done)
 		wg.Wait()
 	}()
@@ -156,8 +156,6 @@ func (b *broadcast) remove(rm *room, m *member) bool {
 	}
 	return true
 }
-
-func (b *broadcast) leave(rm *room, m *member) { b.remove(rm, m) }
 
 // evict takes a member that cannot keep up out of the room and tells its
 // writer to close it. The publisher never writes to the slow member itself:

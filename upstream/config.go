@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -262,14 +261,8 @@ func (c *Config) Params() map[string][]string {
 // ResolvePaths makes relative file names relative to dir, the
 // configuration file's directory.
 func (c *Config) ResolvePaths(dir string) {
-	resolve := func(name string) string {
-		if name == "" || filepath.IsAbs(name) {
-			return name
-		}
-		return filepath.Join(dir, name)
-	}
-	c.Root = resolve(c.Root)
+	c.Root = conftypes.ResolvePath(dir, c.Root)
 	if c.TLS != nil {
-		c.TLS.CA = resolve(c.TLS.CA)
+		c.TLS.CA = conftypes.ResolvePath(dir, c.TLS.CA)
 	}
 }

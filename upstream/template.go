@@ -114,10 +114,6 @@ func (t *URLTemplate) parsePath(path string) error {
 // Params lists the placeholder names in the template, in order.
 func (t *URLTemplate) Params() []string { return t.params }
 
-// Host returns the backend's host[:port] as written in the template
-// ("localhost" for a Unix socket).
-func (t *URLTemplate) Host() string { return t.host }
-
 // Socket returns the Unix socket's file name, or "" for a TCP backend.
 func (t *URLTemplate) Socket() string { return t.socket }
 

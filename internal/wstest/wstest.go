@@ -4,9 +4,11 @@
 package wstest
 
 import (
+	"bytes"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,4 +74,23 @@ func Echo(c *websocket.Conn) {
 			return
 		}
 	}
+}
+
+// LogBuffer collects log output written from many goroutines, for tests
+// that assert on what was logged.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
