@@ -42,6 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
+	debugAddr := fs.String("debug-addr", "", "serve Go's runtime profiles (net/http/pprof: goroutines, heap, CPU) on this loopback `address`, e.g. 127.0.0.1:6060; empty = off")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -77,6 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("wsedge cannot start", "err", err)
 		return 1
 	}
+	a.debugAddr = *debugAddr
 	ls, err := a.proxy.Listen()
 	if err != nil {
 		log.Error("wsedge cannot start", "err", err)
@@ -102,6 +104,8 @@ type app struct {
 	log   *slog.Logger
 	tls   *tlsconf.Manager // nil without a TLS section
 	proxy *proxy.Server
+	// debugAddr, if set, serves runtime profiles (see serveDebug).
+	debugAddr string
 }
 
 func newApp(cfg *config.File, log *slog.Logger) (*app, error) {
@@ -133,6 +137,13 @@ func (a *app) run(ctx context.Context, ls proxy.Listeners, hup <-chan os.Signal)
 	var background sync.WaitGroup
 	defer background.Wait()
 	defer cancel()
+	if a.debugAddr != "" {
+		ln, err := listenDebug(a.debugAddr)
+		if err != nil {
+			return err
+		}
+		background.Go(func() { serveDebug(ctx, ln, a.log) })
+	}
 	if a.tls != nil {
 		background.Go(func() { a.tls.Run(ctx) })
 		background.Go(func() {
