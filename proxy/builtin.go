@@ -1,7 +1,11 @@
 package proxy
 
 import (
+	"bufio"
+	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -11,12 +15,18 @@ import (
 	"github.com/wsedge/wsedge/upstream"
 )
 
-// builtinConn is a client connection served by a built-in handler.
+// builtinConn is a client connection served by a built-in handler. The
+// handler's goroutine reads and writes it through gorilla; the lifecycle it
+// shares with proxied sessions (keepalive, the close deadline, drain with
+// 1001, the tracker, the log) runs from its timer and from shutdown, under
+// mu.
 type builtinConn struct {
-	srv      *Server
-	conn     *websocket.Conn
-	ka       *keepalive
-	deadline closeDeadline
+	lifecycle
+	mu    sync.Mutex
+	ws    *websocket.Conn
+	peer  *activityConn
+	live  liveness
+	ended bool
 }
 
 // serveBuiltin lets the handler refuse the request before the upgrade
@@ -36,43 +46,121 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, route *rou
 		s.writeError(w, r, err, "route", label)
 		return
 	}
-	conn, err := s.builtinUpgrader.Upgrade(w, r, nil)
+	hj := &activityHijacker{ResponseWriter: w}
+	ws, err := s.builtinUpgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		s.log.Debug("client upgrade failed", "route", label, "client", r.RemoteAddr, "err", err)
 		return
 	}
-	s.prepareConn(conn)
-	bc := &builtinConn{srv: s, conn: conn, ka: newKeepalive(conn, s.cfg.Keepalive, s.closeWait)}
+	if s.maxMessageBytes > 0 {
+		ws.SetReadLimit(s.maxMessageBytes)
+	}
+	bc := &builtinConn{ws: ws, peer: hj.conn}
 	if !s.tracker.add(bc) {
-		bc.goAway()
-		conn.Close()
+		bc.lifecycle.srv = s
+		bc.sendClose(closePayload(closeShutdown, "server shutting down"))
+		ws.Close()
 		return
 	}
+	bc.mu.Lock()
+	bc.start(s, label, r.RemoteAddr, bc.tick)
+	bc.mu.Unlock()
 	// Served on a goroutine of its own, for the reason session.start
 	// gives; the tracker owns it.
-	go bc.serve(session, label, r.RemoteAddr)
+	go bc.serve(session)
 }
 
-func (bc *builtinConn) serve(session upstream.Session, route, client string) {
-	defer bc.srv.tracker.done(bc)
-	started := time.Now()
-	bc.ka.start()
-	session.Serve(bc.conn)
-	bc.deadline.stop()
-	bc.ka.stop()
-	bc.conn.Close()
-	bc.srv.log.Info("websocket closed", "route", route, "client", client,
-		"duration", time.Since(started).Round(time.Millisecond), "ping_timeout", bc.ka.timedOut())
+func (bc *builtinConn) serve(session upstream.Session) {
+	session.Serve(bc.ws)
+	bc.mu.Lock()
+	bc.ended = true
+	bc.stop()
+	bc.setCause("handler finished")
+	bc.mu.Unlock()
+	bc.ws.Close()
+	bc.logClosed()
+	bc.srv.tracker.done(bc)
+}
+
+// tick runs when the timer fires: the keepalive verdict and ping, and the
+// end of a closing handshake.
+func (bc *builtinConn) tick() {
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	if bc.ended {
+		return
+	}
+	bc.fired()
+	now := time.Now()
+	s := bc.srv
+	activity := bc.peer.reads.Load()
+	switch {
+	case bc.live.dead(now, s.pongTimeout, activity, bc.peer.waiting.Load()):
+		bc.setCause("client ping timeout")
+		bc.peer.Close() // the handler's read fails and Serve returns
+		return
+	case bc.closeExpired(now):
+		bc.peer.Close()
+		return
+	}
+	if bc.pingDue(now) && bc.closeBy.IsZero() && !bc.live.awaiting() {
+		bc.live.sent(now, activity)
+		// A failed ping needs no handling: the handler's read fails too.
+		bc.ws.WriteControl(websocket.PingMessage, nil, now.Add(s.closeWait))
+	}
+	bc.rearm()
+	bc.arm(bc.live.verdictAt(s.pongTimeout))
 }
 
 // goAway sends 1001 Going Away; the handler's read ends with the client's
-// answer, or the deadline drops the connection.
+// answer, or the close deadline drops the connection.
 func (bc *builtinConn) goAway() {
-	bc.deadline.arm(bc.srv.closeWait, bc.forceClose)
-	payload := closePayload(closeShutdown, "server shutting down")
-	if err := bc.conn.WriteControl(websocket.CloseMessage, payload, time.Now().Add(bc.srv.closeWait)); err != nil {
-		bc.conn.Close()
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	if bc.ended {
+		return
+	}
+	bc.setCause("server shutting down")
+	bc.startClosing()
+	bc.sendClose(closePayload(closeShutdown, "server shutting down"))
+}
+
+func (bc *builtinConn) sendClose(payload []byte) {
+	if err := bc.ws.WriteControl(websocket.CloseMessage, payload, time.Now().Add(bc.srv.closeWait)); err != nil {
+		bc.peer.Close()
 	}
 }
 
-func (bc *builtinConn) forceClose() { bc.conn.Close() }
+func (bc *builtinConn) forceClose() { bc.peer.Close() }
+
+// activityConn is a built-in connection's socket, counting what the client
+// sends: any frame, data or control, is a sign of life for keepalive.
+type activityConn struct {
+	net.Conn
+	reads   atomic.Int64 // bytes read from the client
+	waiting atomic.Bool  // a read is waiting for the client
+}
+
+func (c *activityConn) Read(p []byte) (int, error) {
+	c.waiting.Store(true)
+	n, err := c.Conn.Read(p)
+	c.waiting.Store(false)
+	c.reads.Add(int64(n))
+	return n, err
+}
+
+// activityHijacker hands gorilla's Upgrader the hijacked connection
+// wrapped in an activityConn.
+type activityHijacker struct {
+	http.ResponseWriter
+	conn *activityConn
+}
+
+func (h *activityHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = &activityConn{Conn: c}
+	return h.conn, brw, nil
+}

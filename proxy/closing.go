@@ -1,100 +1,234 @@
 package proxy
 
 import (
-	"errors"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/wsedge/wsedge/internal/wsframe"
 )
 
 // Close codes wsedge sends on its own behalf (RFC 6455 section 7.4.1).
 const (
-	// closeClientLost goes to the backend when the client's leg dies
-	// without a close frame (reset, ping timeout, oversized message,
-	// protocol error): 1001 Going Away, what a browser sends when it
-	// leaves a page, which every backend already handles.
-	closeClientLost = websocket.CloseGoingAway
-	// closeBackendLost goes to the client when the backend's leg dies
-	// without a close frame: 1011, the server side hit an unexpected
-	// condition. Clients may reconnect; the reason says what happened.
-	closeBackendLost = websocket.CloseInternalServerErr
+	// closeClientLost goes to the backend when the client's leg fails
+	// (reset, ping timeout, oversized message, protocol error): 1001 Going
+	// Away, what a browser sends when it leaves a page, which every
+	// backend already handles.
+	closeClientLost = wsframe.CloseGoingAway
+	// closeBackendLost goes to the client when the backend's leg fails:
+	// 1011, the server side hit an unexpected condition. Clients may
+	// reconnect; the reason says what happened.
+	closeBackendLost = wsframe.CloseInternalError
 	// closeShutdown goes to both legs when wsedge shuts down.
-	closeShutdown = websocket.CloseGoingAway
+	closeShutdown = wsframe.CloseGoingAway
 )
 
-// maxCloseReason is the longest close reason that fits a control frame:
-// 125 bytes of payload minus the 2-byte code.
-const maxCloseReason = 123
-
-// relayClosePayload is the close frame to send on one leg for a close
-// frame received on the other: code and reason verbatim. A close without a
-// status (reported as 1005) is relayed as a close without a status, because
-// 1005, 1006 and 1015 must never be written on the wire.
-func relayClosePayload(ce *websocket.CloseError) []byte {
-	switch ce.Code {
-	case websocket.CloseNoStatusReceived:
-		return []byte{}
-	case websocket.CloseAbnormalClosure, websocket.CloseTLSHandshake:
-		// Local conditions, never received in a frame (gorilla refuses
-		// them on the wire); map to a legal code for completeness.
-		return closePayload(websocket.CloseInternalServerErr, ce.Text)
-	}
-	return closePayload(ce.Code, ce.Text)
-}
-
-// closePayload formats a close frame payload, cutting the reason to fit
-// (at a UTF-8 boundary, since reasons must be valid UTF-8).
+// closePayload formats a close frame's payload, cutting the reason to fit
+// a control frame (at a UTF-8 boundary: reasons must be valid UTF-8).
 func closePayload(code int, reason string) []byte {
-	if len(reason) > maxCloseReason {
-		reason = strings.ToValidUTF8(reason[:maxCloseReason], "")
+	return wsframe.AppendClosePayload(make([]byte, 0, wsframe.MaxControlPayload), code, reason)
+}
+
+// echoPayload is the close wsedge answers a leg's close with itself (when
+// the other leg cannot): the leg's own code (RFC 6455 section 5.5.1), or
+// no status for a close without one (1005 is never sent).
+func echoPayload(code int) []byte {
+	if code == wsframe.CloseNoStatus {
+		return []byte{}
 	}
-	return websocket.FormatCloseMessage(code, reason)
+	return closePayload(code, "")
 }
 
-// isCloseFrame reports whether err is a close frame the peer sent, as
-// opposed to the connection dying: gorilla reports an abrupt EOF as a
-// CloseError with code 1006.
-func isCloseFrame(err error) (*websocket.CloseError, bool) {
-	var ce *websocket.CloseError
-	if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
-		return ce, true
-	}
-	return nil, false
-}
+// A session ends through its closing handshakes (RFC 6455 section 7):
+//
+//   - A leg's close frame is relayed verbatim to the other leg, whose
+//     answer is relayed back: each peer closes with the other.
+//   - A leg that breaks the protocol (or sends a message over the limit)
+//     is not read any more. The other leg gets a close with its lost code,
+//     and until that leg answers, what it still sends flows to the failed
+//     leg, as it would if the peer had failed the connection itself; then
+//     the failed leg gets its close code (1002, 1007 or 1009).
+//   - A leg that dies (reset, end of stream, ping or write timeout) is
+//     dropped, and the other leg gets a close with its lost code.
+//   - Shutdown sends both legs 1001.
+//
+// Every handshake is bounded by closeWait; when it runs out, a leg still
+// waiting gets its own close back, and both connections are dropped.
 
-// closeDeadline bounds a closing handshake: once armed, it calls expire
-// after the wait unless stopped first. Its owner calls stop, which also
-// waits for a running expire to return.
-type closeDeadline struct {
-	mu      sync.Mutex
-	timer   *time.Timer
-	stopped bool
-	running sync.WaitGroup
-}
-
-// arm starts the countdown once; later calls do nothing.
-func (d *closeDeadline) arm(wait time.Duration, expire func()) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil || d.stopped {
+// closeReceived handles a valid close frame from src; frame is the
+// frame itself as src sent it (empty when src was already discarding).
+func (ss *session) closeReceived(src *leg, code int, frame []byte) {
+	if src.gotClose != 0 {
 		return
 	}
-	d.running.Add(1)
-	d.timer = time.AfterFunc(wait, func() {
-		defer d.running.Done()
-		expire()
-	})
+	src.gotClose = code
+	ss.setCause(src.name + " closed")
+	ss.startClosing()
+	dst := src.peer
+	switch {
+	case dst.owed != 0 && !dst.closeSent:
+		// dst broke the protocol; src has answered the close it got for
+		// that, so dst gets its own failure now.
+		ss.queueClose(dst, closePayload(dst.owed, dst.failure))
+	case len(frame) > 0 && !dst.dead && !dst.closeSent && dst.pendingClose == nil:
+		ss.forward(dst, frame)
+		dst.closeSent = true
+	case src.owed != 0:
+		// src broke the protocol and closes before dst has answered:
+		// it gets its failure at once.
+		ss.queueClose(src, closePayload(src.owed, src.failure))
+	default:
+		// dst cannot take src's close (it is gone or already closed):
+		// answer src ourselves.
+		ss.queueClose(src, echoPayload(code))
+	}
+	ss.doneIfFinished()
 }
 
-// stop cancels the countdown and waits for expire if it is running.
-func (d *closeDeadline) stop() {
-	d.mu.Lock()
-	d.stopped = true
-	if d.timer != nil && d.timer.Stop() {
-		d.running.Done() // it will never run
+// legFailed handles src breaking the protocol, with the code it is to be
+// closed with and what was wrong.
+func (ss *session) legFailed(src *leg, code int, reason string) {
+	src.owed, src.failure = code, reason
+	ss.setCause(src.name + " " + failureKind(code))
+	ss.startClosing()
+	ss.srv.log.Debug("websocket peer broke the protocol", "route", ss.route.Route.Label(), "leg", src.name, "close", code, "reason", reason)
+	dst := src.peer
+	if dst.dead || dst.closeSent || dst.pendingClose != nil {
+		ss.queueClose(src, closePayload(code, reason))
+		return
 	}
-	d.mu.Unlock()
-	d.running.Wait()
+	ss.queueClose(dst, closePayload(dst.lostCode, src.name+" "+failureKind(code)))
+}
+
+// failureKind names a failure by its close code, for the other leg.
+func failureKind(code int) string {
+	if code == wsframe.CloseMessageTooBig {
+		return "message too big"
+	}
+	return "protocol error"
+}
+
+// legLost drops l (its connection is gone or given up) and closes the
+// other leg with its lost code.
+func (ss *session) legLost(l *leg, reason string) {
+	if l.dead || ss.ended {
+		return
+	}
+	l.dead, l.failure = true, reason
+	l.conn.Close()
+	ss.setCause(l.name + " " + reason)
+	ss.startClosing()
+	o := l.peer
+	switch {
+	case o.dead || o.closeSent:
+	case l.in.midFrame():
+		// l died inside a frame it was sending o: o cannot be sent a
+		// close frame after part of a frame, so o is dropped too (its
+		// peer sees the connection end without a close, 1006).
+		ss.legLost(o, "connection lost: "+l.name+" ended inside a frame")
+		return
+	case o.pendingClose != nil:
+		ss.inject(o)
+	case o.owed != 0:
+		ss.queueClose(o, closePayload(o.owed, o.failure))
+	default:
+		ss.queueClose(o, closePayload(o.lostCode, l.name+" "+reason))
+	}
+	ss.doneIfFinished()
+}
+
+// queueClose sends l a close frame with payload: now if what goes to l is
+// between frames, else once the frame under way has passed.
+func (ss *session) queueClose(l *leg, payload []byte) {
+	if l.dead || l.closeSent || l.pendingClose != nil {
+		return
+	}
+	if !l.atBoundary() {
+		l.pendingClose = payload
+		return
+	}
+	ss.writeClose(l, payload)
+}
+
+func (ss *session) writeClose(l *leg, payload []byte) {
+	l.closeSent = true
+	ss.write(l, closeFrame(payload, l.masked, ss.keys))
+}
+
+// goAwayOnLoop closes both legs with 1001 Going Away.
+func (ss *session) goAwayOnLoop() {
+	if ss.ended {
+		return
+	}
+	ss.setCause("server shutting down")
+	ss.startClosing()
+	for _, l := range ss.legs() {
+		ss.queueClose(l, closePayload(closeShutdown, "server shutting down"))
+	}
+}
+
+// doneIfFinished finishes the session once both legs are done, and
+// reports whether it has ended.
+func (ss *session) doneIfFinished() bool {
+	if !ss.ended && ss.client.done() && ss.backend.done() {
+		ss.finish()
+	}
+	return ss.ended
+}
+
+// done reports whether l's closing handshake is over: it is gone, or it
+// has sent its close and been sent one, and the socket has taken it.
+func (l *leg) done() bool {
+	return l.dead || (l.closeSent && l.gotClose != 0 && l.conn.Buffered() == 0)
+}
+
+// tick runs when the session's timer fires: keepalive verdicts and pings,
+// write timeouts, and the end of a closing handshake.
+func (ss *session) tick() {
+	if ss.ended {
+		return
+	}
+	ss.fired()
+	now := time.Now()
+	s := ss.srv
+	for _, l := range ss.legs() {
+		switch {
+		case l.dead:
+		case l.live.dead(now, s.pongTimeout, l.bytes, !ss.heldBack(l)):
+			ss.legLost(l, "ping timeout")
+		case s.writeTimeout > 0 && !l.blockedSince.IsZero() && now.Sub(l.blockedSince) >= s.writeTimeout:
+			ss.legLost(l, "write timeout")
+		}
+	}
+	if ss.ended {
+		return
+	}
+	if ss.closeExpired(now) {
+		ss.closeTimedOut()
+		return
+	}
+	if ss.pingDue(now) && ss.closeBy.IsZero() {
+		for _, l := range ss.legs() {
+			if !l.dead && !l.closeSent && l.pendingClose == nil && !l.live.awaiting() {
+				ss.ping(l, now)
+			}
+		}
+	}
+	ss.rearm()
+	for _, l := range ss.legs() {
+		ss.arm(l.live.verdictAt(s.pongTimeout))
+		if s.writeTimeout > 0 && !l.blockedSince.IsZero() {
+			ss.arm(l.blockedSince.Add(s.writeTimeout))
+		}
+	}
+}
+
+// closeTimedOut ends a closing handshake that took too long: a leg still
+// waiting for an answer to its close gets its own close back (RFC 6455
+// section 5.5.1), then both connections are dropped.
+func (ss *session) closeTimedOut() {
+	for _, l := range ss.legs() {
+		if !l.dead && l.gotClose != 0 && !l.closeSent && l.atBoundary() {
+			ss.writeClose(l, echoPayload(l.gotClose))
+		}
+	}
+	ss.finish()
 }

@@ -58,6 +58,21 @@ type LimitsConfig struct {
 	WriteTimeout conftypes.Duration `yaml:"write_timeout"`
 }
 
+// RelayConfig is the relay section: how frames are forwarded between a
+// client and its backend.
+type RelayConfig struct {
+	// Remask gives every frame a client sends a fresh masking key on its
+	// way to the backend (the payload is re-XORed in one pass). Default
+	// false: client frames are forwarded with the client's own key, as
+	// byte tunnels such as nginx and HAProxy forward them; see the README
+	// on why that keeps RFC 6455 section 10.3's protection.
+	Remask bool `yaml:"remask"`
+
+	// portable relays on goroutines instead of epoll even on Linux (what
+	// other systems get); tests set it to run the relay both ways.
+	portable bool
+}
+
 // ShutdownConfig is the shutdown section.
 type ShutdownConfig struct {
 	// DrainTimeout is how long, after SIGINT or SIGTERM, live connections
@@ -72,6 +87,7 @@ type Config struct {
 	Listen    ListenConfig    `yaml:"listen"`
 	Keepalive KeepaliveConfig `yaml:"keepalive"`
 	Limits    LimitsConfig    `yaml:"limits"`
+	Relay     RelayConfig     `yaml:"relay"`
 	Shutdown  ShutdownConfig  `yaml:"shutdown"`
 	Routes    routes.Config   `yaml:"routes"`
 }

@@ -15,27 +15,19 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsedge/wsedge/internal/reactor"
 	"github.com/wsedge/wsedge/routes"
 	"github.com/wsedge/wsedge/upstream"
 )
 
-// Buffers, sized for many idle connections and few allocations:
-//
-//   - Every leg reads through a small buffer of its own: a message larger
-//     than it is read past it, straight into a chunk.
-//   - A chunk (from a pool, held only while a message is forwarded) holds a
-//     message read whole, or a piece of a larger one.
-//   - The client leg writes unmasked frames from a small buffer of its own:
-//     with no pool, gorilla's WriteMessage allocates nothing, and a larger
-//     payload is written straight from the chunk (writev).
-//   - The backend leg must mask what it writes, in its write buffer: that
-//     buffer comes from a pool and is held only while a message is written,
-//     so an idle connection holds none.
+// Buffers. Proxied connections are relayed on event loops: each loop
+// reads into one buffer of its own, and an idle connection holds none.
+// Built-in handlers use gorilla: a small read buffer per connection, and
+// write buffers from a pool, held only while a message is written.
 const (
-	readBufferSize         = 512
-	clientWriteBufferSize  = 512
-	backendWriteBufferSize = 32 << 10
-	chunkSize              = 32 << 10
+	builtinReadBufferSize  = 512
+	builtinWriteBufferSize = 32 << 10
+	backendReadBufferSize  = 512 // the backend's 101 response, read by gorilla's dialer
 )
 
 // maxHeaderBytes bounds a request's header block, like nginx's
@@ -77,8 +69,10 @@ type Server struct {
 
 	table   atomic.Pointer[routes.Table]
 	tracker *tracker
-	clock   *coarseClock
-	chunks  sync.Pool // *[]byte of chunkSize
+	// relay runs proxied connections; maskKeys are its loops' masking
+	// key sources.
+	relay    *reactor.Group
+	maskKeys map[*reactor.Loop]*maskKeys
 
 	upgrader        websocket.Upgrader // clients of backend routes
 	builtinUpgrader websocket.Upgrader // clients of built-in handlers
@@ -87,6 +81,8 @@ type Server struct {
 	handshakeTimeout time.Duration
 	writeTimeout     time.Duration
 	closeWait        time.Duration // bound on a closing handshake
+	pingInterval     time.Duration // 0: no keepalive
+	pongTimeout      time.Duration
 	maxMessageBytes  int64
 }
 
@@ -107,10 +103,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		log:              log,
 		deps:             deps,
 		tracker:          newTracker(),
-		clock:            newCoarseClock(),
 		handshakeTimeout: cfg.Limits.HandshakeTimeout.D(),
 		writeTimeout:     cfg.Limits.WriteTimeout.D(),
 		closeWait:        cfg.Limits.WriteTimeout.D(),
+		pingInterval:     cfg.Keepalive.PingInterval.D(),
+		pongTimeout:      cfg.Keepalive.PongTimeout.D(),
 		maxMessageBytes:  int64(cfg.Limits.MaxMessageBytes),
 	}
 	if s.closeWait <= 0 {
@@ -121,36 +118,35 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		s.redirectPlain = *cfg.Listen.RedirectToHTTPS
 	}
 	s.redirectPlain = s.redirectPlain && cfg.Listen.HTTPS != "" && cfg.Listen.HTTP != ""
-	s.chunks.New = func() any {
-		b := make([]byte, chunkSize)
-		return &b
-	}
-	writePool := &sync.Pool{}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: s.handshakeTimeout,
-		ReadBufferSize:   readBufferSize,
-		WriteBufferSize:  clientWriteBufferSize,
+		// Zero buffer sizes: gorilla reuses net/http's, since the
+		// connection is relayed without gorilla after the upgrade.
 		// The backend judges Origin: it is forwarded to it unchanged.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	// Built-in handlers are wsedge's own endpoints: gorilla's default
-	// same-origin check keeps other sites' pages out of them. They stream
-	// their own writes, so they take the large pooled write buffers.
-	s.builtinUpgrader = s.upgrader
-	s.builtinUpgrader.CheckOrigin = nil
-	s.builtinUpgrader.WriteBufferSize = backendWriteBufferSize
-	s.builtinUpgrader.WriteBufferPool = writePool
+	// same-origin check keeps other sites' pages out of them. They read
+	// through gorilla's buffer (over the activityConn that keepalive
+	// watches) and stream their writes through pooled buffers.
+	s.builtinUpgrader = websocket.Upgrader{
+		HandshakeTimeout: s.handshakeTimeout,
+		ReadBufferSize:   builtinReadBufferSize,
+		WriteBufferSize:  builtinWriteBufferSize,
+		WriteBufferPool:  &sync.Pool{},
+	}
 	env := upstream.Env{
 		Log:         log,
 		DialTimeout: cfg.Limits.DialTimeout.D(),
 		Dialer: websocket.Dialer{
 			HandshakeTimeout: s.handshakeTimeout,
-			ReadBufferSize:   readBufferSize,
-			WriteBufferSize:  backendWriteBufferSize,
-			WriteBufferPool:  writePool,
+			ReadBufferSize:   backendReadBufferSize,
+			// Nothing is written through gorilla but the request.
+			WriteBufferPool: &sync.Pool{},
 		},
 		Transport:    s.newTransport(),
 		WriteTimeout: s.writeTimeout,
+		WrapConn:     reactor.Wrap,
 	}
 	s.reverse = s.newReverseProxy()
 	table, err := routes.New(cfg.Routes, env, s.serveRoute)
@@ -158,7 +154,26 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("proxy: build routes: %w", err)
 	}
 	s.table.Store(table)
+	if err := s.startRelay(cfg.Relay); err != nil {
+		table.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// startRelay starts the event loops proxied connections are relayed on.
+// Serve stops them.
+func (s *Server) startRelay(cfg RelayConfig) error {
+	g, err := reactor.New(reactor.Config{Headroom: carryCap, Portable: cfg.portable})
+	if err != nil {
+		return fmt.Errorf("proxy: start relay: %w", err)
+	}
+	s.relay = g
+	s.maskKeys = map[*reactor.Loop]*maskKeys{}
+	for _, l := range g.Loops() {
+		s.maskKeys[l] = newMaskKeys()
+	}
+	return nil
 }
 
 // Listen opens the configured listeners.
@@ -204,7 +219,6 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	table := s.table.Load()
 	background, stopBackground := context.WithCancel(context.Background())
 	serving.Go(func() { table.RunHealthChecks(background) })
-	serving.Go(func() { s.clock.run(background) })
 	for _, l := range []struct {
 		ln  net.Listener
 		tls bool
@@ -216,7 +230,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		servers = append(servers, hs)
 		ln := l.ln
 		if l.tls {
-			ln = tls.NewListener(ln, hs.TLSConfig)
+			// TLS over reactor sockets, so that the relay can take an
+			// upgraded connection over, TLS state and all.
+			ln = tls.NewListener(reactor.Listener(ln), hs.TLSConfig)
 		}
 		s.log.Info("listening", "addr", l.ln.Addr().String(), "tls", l.tls)
 		serving.Go(func() {
@@ -233,6 +249,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	s.shutdown(servers)
 	stopBackground()
 	serving.Wait()
+	s.relay.Close()
 	table.Close()
 	return serveErr
 }
@@ -276,13 +293,6 @@ func (s *Server) newHTTPServer(withTLS bool) *http.Server {
 		hs.TLSConfig = s.deps.TLS
 	}
 	return hs
-}
-
-// prepareConn applies the limits every upgraded connection shares.
-func (s *Server) prepareConn(c *websocket.Conn) {
-	if s.maxMessageBytes > 0 {
-		c.SetReadLimit(s.maxMessageBytes)
-	}
 }
 
 // portSuffix is ":port" for redirects to addr, or "" for the default 443.

@@ -43,16 +43,18 @@ func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, route *r
 		s.writeError(w, r, err, "route", label)
 		return
 	}
-	clientConn, err := s.upgrader.Upgrade(w, r, upgradeResponseHeader(resp.Header))
+	clientWS, err := s.upgrader.Upgrade(w, r, upgradeResponseHeader(resp.Header))
 	if err != nil {
 		// gorilla has answered the client.
-		up.Close()
+		up.NetConn.Close()
 		up.Release()
 		s.log.Debug("client upgrade failed", "route", label, "client", r.RemoteAddr, "err", err)
 		return
 	}
-	s.log.Debug("websocket opened", "route", label, "backend", up.URL, "client", r.RemoteAddr, "subprotocol", clientConn.Subprotocol())
-	s.newSession(route, clientConn, up).start()
+	s.log.Debug("websocket opened", "route", label, "backend", up.URL, "client", r.RemoteAddr, "subprotocol", clientWS.Subprotocol())
+	// From here frames are relayed on the raw connections: gorilla's Conn
+	// (which has read nothing past the request) is dropped.
+	s.newSession(route, clientWS.NetConn(), up).start()
 }
 
 // relayRefusal sends the client the backend's non-101 answer: its status,

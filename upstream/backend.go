@@ -55,8 +55,7 @@ func newBackend(tpl *URLTemplate, index int, env Env, tlsConfig *tls.Config) *Ba
 		}
 	}
 	b.dialer = env.Dialer
-	b.dialer.NetDialContext = dial
-	b.dialer.TLSClientConfig = tlsConfig
+	b.dialer.NetDialContext, b.dialer.NetDialTLSContext = dialFuncs(dial, env.WrapConn, tlsConfig)
 	b.transport = &http.Transport{}
 	if env.Transport != nil {
 		b.transport = env.Transport.Clone()
@@ -107,16 +106,24 @@ func (b *Backend) retryIn(now int64, checkInterval time.Duration) time.Duration 
 	return time.Duration(max(b.downUntil.Load()-now, 0))
 }
 
-// dialWebSocket completes a WebSocket handshake with b.
-func (b *Backend) dialWebSocket(ctx context.Context, req *DialRequest) (*websocket.Conn, string, *http.Response, error) {
+// dialWebSocket completes a WebSocket handshake with b and returns the
+// connection with the bytes the backend sent behind its 101.
+func (b *Backend) dialWebSocket(ctx context.Context, req *DialRequest) (*Conn, *http.Response, error) {
 	target, err := b.url.Expand(req.Params, req.RawQuery, false)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, nil, err
 	}
 	d := b.dialer
 	d.Subprotocols = req.Subprotocols
 	ws, resp, err := d.DialContext(ctx, target, req.Header)
-	return ws, withoutQuery(target), resp, err
+	url := withoutQuery(target)
+	if err != nil {
+		return nil, resp, fmt.Errorf("dial backend %s: %w", url, err)
+	}
+	// gorilla's Conn is done with: the connection is relayed frame by
+	// frame from here on.
+	rec := ws.NetConn().(*handshakeConn)
+	return &Conn{NetConn: rec.Conn, Early: rec.early(), Backend: b, URL: url}, resp, nil
 }
 
 // httpURL returns the http(s) URL of a plain request on b.

@@ -101,12 +101,12 @@ func dial(t *testing.T, p *Pool, params httprouter.Params) (*Conn, string) {
 	if err != nil {
 		t.Fatalf("DialWebSocket: %v", err)
 	}
-	t.Cleanup(func() { c.Close(); c.Release() })
+	t.Cleanup(func() { closeConn(c) })
 	return c, resp.Header.Get("X-Backend")
 }
 
 func closeConn(c *Conn) {
-	c.Close()
+	c.NetConn.Close()
 	c.Release()
 }
 

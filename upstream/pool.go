@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
 )
 
@@ -88,9 +88,16 @@ type DialRequest struct {
 	ClientIP string
 }
 
-// Conn is an open WebSocket connection to one backend of a pool.
+// Conn is an open WebSocket connection to one backend of a pool, right
+// after the backend's 101.
 type Conn struct {
-	*websocket.Conn
+	// NetConn is the connection: TCP or a Unix socket (as returned by
+	// Env.WrapConn), or TLS over it. The caller reads and writes frames
+	// on it and closes it.
+	NetConn net.Conn
+	// Early holds what the backend sent right behind its 101 and was read
+	// with the response: the start of its frame stream. Usually nil.
+	Early []byte
 	// Backend is the backend the connection went to.
 	Backend *Backend
 	// URL is the backend URL dialled, without its query string (which may
@@ -125,10 +132,10 @@ func (p *Pool) DialWebSocket(ctx context.Context, req DialRequest) (*Conn, *http
 		if b == nil {
 			break
 		}
-		ws, url, resp, err := b.dialWebSocket(ctx, &req)
+		conn, resp, err := b.dialWebSocket(ctx, &req)
 		if err == nil {
 			b.markUp()
-			return &Conn{Conn: ws, Backend: b, URL: url}, resp, nil
+			return conn, resp, nil
 		}
 		b.active.Add(-1)
 		switch {
@@ -136,10 +143,10 @@ func (p *Pool) DialWebSocket(ctx context.Context, req DialRequest) (*Conn, *http
 			return nil, nil, err
 		case resp != nil:
 			b.markUp() // it answered: alive
-			return nil, resp, fmt.Errorf("dial backend %s: %w", url, err)
+			return nil, resp, err
 		case ctx.Err() != nil:
 			// Out of time, or the client left: not the backend's fault.
-			return nil, nil, fmt.Errorf("dial backend %s: %w", url, err)
+			return nil, nil, err
 		}
 		if p.passive {
 			b.markFailed(err)
@@ -148,7 +155,7 @@ func (p *Pool) DialWebSocket(ctx context.Context, req DialRequest) (*Conn, *http
 			tried = make([]bool, len(p.backends))
 		}
 		tried[b.index] = true
-		lastErr = fmt.Errorf("dial backend %s: %w", url, err)
+		lastErr = err
 	}
 	if lastErr != nil {
 		return nil, nil, lastErr

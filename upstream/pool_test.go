@@ -1,8 +1,12 @@
 package upstream
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha1"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +23,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/wsframe"
 	"github.com/wsedge/wsedge/internal/wstest"
 )
 
@@ -275,8 +280,15 @@ func TestUnixSocketBackend(t *testing.T) {
 	if id != "unix" {
 		t.Errorf("got %q", id)
 	}
-	if err := conn.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
+	// A close frame over the socket gets the backend's close in return.
+	closeFrame := wsframe.AppendControl(nil, wsframe.OpClose, wsframe.AppendClosePayload(nil, 1000, ""), true, [4]byte{1, 2, 3, 4})
+	if _, err := conn.NetConn.Write(closeFrame); err != nil {
 		t.Errorf("write over the socket: %v", err)
+	}
+	conn.NetConn.SetReadDeadline(time.Now().Add(waitLimit))
+	reply := make([]byte, 4)
+	if _, err := io.ReadFull(conn.NetConn, reply); err != nil || !bytes.Equal(reply, []byte{0x88, 2, 0x03, 0xe8}) {
+		t.Errorf("read over the socket: % x (%v), want the backend's close 1000", reply, err)
 	}
 
 	target, err := p.PickHTTP(DialRequest{Params: httprouter.Params{{Key: "room", Value: "lobby"}}})
@@ -293,6 +305,37 @@ func TestUnixSocketBackend(t *testing.T) {
 	resp.Body.Close()
 	if string(body) != "ok /chat/lobby" {
 		t.Errorf("plain request over the socket: got %q", body)
+	}
+}
+
+// TestEarlyFramesKept: frames a backend sends in the same packet as its
+// 101 are read by the handshake along with the response; they must come
+// back as Conn.Early, not be lost with the handshake's buffer.
+func TestEarlyFramesKept(t *testing.T) {
+	ln := listen(t, "tcp", "127.0.0.1:0")
+	t.Cleanup(func() { ln.Close() })
+	frames := []byte{0x81, 5, 'h', 'e', 'l', 'l', 'o', 0x82, 1, 7}
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			t.Errorf("backend: %v", err)
+			return
+		}
+		accept := sha1.Sum([]byte(req.Header.Get("Sec-Websocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		head := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(accept[:]) + "\r\n\r\n"
+		c.Write(append([]byte(head), frames...)) // one write: one packet
+		io.Copy(io.Discard, c)
+	}()
+	p := newTestPool(t, Config{Backend: "ws://" + ln.Addr().String() + "/"})
+	conn, _ := dial(t, p, nil)
+	if !bytes.Equal(conn.Early, frames) {
+		t.Errorf("early bytes % x, want % x", conn.Early, frames)
 	}
 }
 

@@ -3,6 +3,7 @@ package upstream
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -26,6 +27,10 @@ type Env struct {
 	// WriteTimeout bounds every write a built-in handler makes; a client
 	// that does not take a frame within it is closed. Zero: no limit.
 	WriteTimeout time.Duration
+	// WrapConn, if set, gets every new WebSocket connection to a backend
+	// (TCP or Unix socket, before TLS) and returns the connection to use:
+	// the proxy's relay wraps sockets it takes over after the handshake.
+	WrapConn func(net.Conn) net.Conn
 }
 
 // Target is what one route points at: a backend pool, or a built-in.

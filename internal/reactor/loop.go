@@ -1,0 +1,97 @@
+package reactor
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Loop serves connections on one goroutine. Its methods may be called
+// from any goroutine unless they say otherwise.
+type Loop struct {
+	group    *Group
+	buf      []byte
+	headroom int
+	tasks    tasks
+	running  sync.WaitGroup
+	stopped  bool // set on the loop by shutdown
+
+	// ep is the epoll set on Linux; nil for a portable loop.
+	ep *epoll
+	// wakeup, for a portable loop, is signalled when tasks are queued.
+	wakeup chan struct{}
+	// attached are the portable loop's connections, for shutdown.
+	attached map[*Conn]struct{}
+	// nextGen numbers connections, so an event that was queued for a
+	// connection since closed is not delivered to a new one that got the
+	// same descriptor.
+	nextGen uint32
+	polling atomic.Bool // blocked, or about to block, in epoll_wait
+}
+
+func newLoop(g *Group, cfg Config) (*Loop, error) {
+	l := &Loop{group: g, headroom: cfg.Headroom, buf: make([]byte, cfg.Headroom+cfg.BufferSize)}
+	if cfg.Portable || !epollSupported {
+		l.wakeup = make(chan struct{}, 1)
+		l.attached = map[*Conn]struct{}{}
+		return l, nil
+	}
+	ep, err := newEpoll()
+	if err != nil {
+		return nil, err
+	}
+	l.ep = ep
+	return l, nil
+}
+
+// Post runs f on the loop, after the tasks posted before it. f must not
+// block.
+func (l *Loop) Post(f func()) {
+	l.tasks.push(f)
+	if l.ep == nil {
+		select {
+		case l.wakeup <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+		return
+	}
+	// The loop sets polling before it checks for tasks and blocks, so
+	// either it sees this task or this sees polling set and wakes it.
+	if l.polling.Swap(false) {
+		l.ep.wake()
+	}
+}
+
+func (l *Loop) run() {
+	defer l.running.Done()
+	if l.ep != nil {
+		l.runEpoll()
+		return
+	}
+	for !l.stopped {
+		<-l.wakeup
+		l.runTasks()
+	}
+}
+
+// shutdown closes every connection still attached and stops the loop.
+func (l *Loop) shutdown() {
+	l.stopped = true
+	if l.ep != nil {
+		for _, c := range l.ep.conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+		return
+	}
+	for c := range l.attached {
+		c.Close()
+	}
+}
+
+// release frees what the loop holds once it has stopped.
+func (l *Loop) release() {
+	if l.ep != nil {
+		l.ep.close()
+	}
+}

@@ -1,0 +1,131 @@
+package reactor
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// detach takes the kernel socket away from Go's own poller: it duplicates
+// the descriptor and closes the original, whose close removes it from the
+// runtime's epoll set. Otherwise every byte that arrives would also wake
+// the runtime's poller, for nothing.
+func (s *Socket) detach() error {
+	sc, ok := s.conn.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("%T has no file descriptor", s.conn)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	fd := -1
+	var dupErr error
+	if err := raw.Control(func(orig uintptr) {
+		fd, dupErr = unix.FcntlInt(orig, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return err
+	}
+	if dupErr != nil {
+		return os.NewSyscallError("dup", dupErr)
+	}
+	if s.laddr == nil {
+		s.laddr, s.raddr = s.conn.LocalAddr(), s.conn.RemoteAddr()
+	}
+	s.conn.Close()
+	s.conn, s.fd = nil, fd
+	// Go keeps its sockets non-blocking, and the duplicate shares that
+	// flag; set it anyway, so a blocking read can never stall the loop.
+	return unix.SetNonblock(fd, true)
+}
+
+// read reads without blocking (see Socket).
+func (s *Socket) read(p []byte) (int, error) {
+	if !s.readable {
+		return 0, ErrWouldBlock
+	}
+	for {
+		n, err := unix.Read(s.fd, p)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			s.readable = false
+			return 0, ErrWouldBlock
+		case err != nil:
+			s.readable = false
+			return 0, os.NewSyscallError("read", err)
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		if n < len(p) && !s.peerShut {
+			s.readable = false
+		}
+		return n, nil
+	}
+}
+
+// write sends what the kernel takes and keeps the rest.
+func (s *Socket) write(p []byte) error {
+	if s.werr != nil {
+		return s.werr
+	}
+	if len(s.pending) > 0 {
+		s.keep(p)
+		return nil
+	}
+	n, err := s.send(p)
+	if err != nil {
+		return err
+	}
+	if n < len(p) {
+		s.keep(p[n:])
+	}
+	return nil
+}
+
+// send writes p once (retrying interrupted calls) and returns how much the
+// kernel took; a full socket is not an error.
+func (s *Socket) send(p []byte) (int, error) {
+	for {
+		n, err := unix.Write(s.fd, p)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return 0, nil
+		case err != nil:
+			s.werr = os.NewSyscallError("write", err)
+			s.dropPending()
+			return 0, s.werr
+		}
+		return n, nil
+	}
+}
+
+// flush sends what is waiting, as far as the kernel takes it.
+func (s *Socket) flush() {
+	for len(s.pending) > 0 && s.werr == nil {
+		n, err := s.send(s.pending)
+		if err != nil || n == 0 {
+			return
+		}
+		s.pending = s.pending[:copy(s.pending, s.pending[n:])]
+	}
+	if len(s.pending) == 0 {
+		s.dropPending()
+	}
+}
+
+func (s *Socket) closeFD() error {
+	s.dropPending()
+	if s.fd < 0 {
+		return nil
+	}
+	fd := s.fd
+	s.fd = -1
+	return unix.Close(fd)
+}

@@ -1,0 +1,186 @@
+package proxy
+
+import (
+	"errors"
+	"time"
+
+	"github.com/wsedge/wsedge/internal/reactor"
+	"github.com/wsedge/wsedge/internal/wsframe"
+)
+
+// minReadRoom is the least room worth another read into the loop's
+// buffer: a whole TLS record's plaintext. Reading on while this much is
+// left lets several records (or a plain socket's whole backlog) go out in
+// one write.
+const minReadRoom = 16 << 10
+
+// pump reads what src has sent and relays it, until src has nothing more
+// ready, or the other leg cannot take more: then src is not read (the
+// kernel's buffers fill and the peer slows down) until drained resumes it.
+func (ss *session) pump(src *leg) {
+	buf, head := ss.loop.Buffer(), ss.loop.Headroom()
+	for !ss.ended && !src.dead && !ss.heldBack(src) {
+		n, err := readBatch(src.conn, buf[head:])
+		if n > 0 {
+			src.bytes += int64(n)
+			ss.received(src, buf, head, n)
+		}
+		if err != nil {
+			if !errors.Is(err, reactor.ErrWouldBlock) && !ss.ended && !src.dead {
+				ss.legLost(src, "connection lost")
+			}
+			return
+		}
+	}
+}
+
+// readBatch reads from c into buf until c has nothing more ready or buf
+// has too little room left. On a plain socket that is one read: a short
+// read marks the socket drained, and the next Read returns at once.
+func readBatch(c *reactor.Conn, buf []byte) (int, error) {
+	n := 0
+	for {
+		k, err := c.Read(buf[n:])
+		n += k
+		if err != nil || len(buf)-n < minReadRoom {
+			return n, err
+		}
+	}
+}
+
+// heldBack reports whether src is not read for now: the other leg has
+// output waiting. A leg whose data is discarded is always read.
+func (ss *session) heldBack(src *leg) bool {
+	dst := src.peer
+	return !src.in.discard && !dst.dead && dst.conn.Buffered() > 0
+}
+
+// received relays buf[head:head+n], just read from src, after the
+// unfinished frame the previous read ended with.
+func (ss *session) received(src *leg, buf []byte, head, n int) {
+	start := src.in.takeCarry(buf, head)
+	ss.relay(src, buf[:head+n], start)
+}
+
+// relay scans buf[r:] and writes what src's frames give dst, putting
+// control frames wsedge sends dst between src's frames.
+func (ss *session) relay(src *leg, buf []byte, r int) {
+	dst := src.peer
+	for !ss.ended {
+		res := src.in.scan(buf, r, dst.injectionWaiting())
+		switch res.event {
+		case scanEnd:
+			ss.forward(dst, buf[r:res.out])
+			return
+		case scanBoundary:
+			ss.forward(dst, buf[r:res.out])
+			ss.inject(dst)
+		case scanClose:
+			ss.forward(dst, buf[r:res.closeAt])
+			ss.closeReceived(src, res.code, buf[res.closeAt:res.out])
+			return
+		case scanFail:
+			ss.forward(dst, buf[r:res.out])
+			ss.legFailed(src, res.code, res.reason)
+		}
+		r = res.next
+	}
+}
+
+// forward writes frames relayed from the other leg to l; once l has been
+// sent a close frame, nothing more goes to it (RFC 6455 section 5.5.1).
+func (ss *session) forward(l *leg, p []byte) {
+	if len(p) == 0 || l.dead || l.closeSent {
+		return
+	}
+	ss.write(l, p)
+}
+
+// write sends p to l; output the socket cannot take yet waits in the
+// connection, and from then on l's write timeout runs.
+func (ss *session) write(l *leg, p []byte) {
+	if err := l.conn.Write(p); err != nil {
+		ss.legLost(l, "connection lost")
+		return
+	}
+	if l.blockedSince.IsZero() && l.conn.Buffered() > 0 {
+		l.blockedSince = time.Now()
+		if ss.srv.writeTimeout > 0 {
+			ss.arm(l.blockedSince.Add(ss.srv.writeTimeout))
+		}
+	}
+}
+
+// drained: output that waited for l has been written (or failed). The
+// other leg, held back meanwhile, is read again.
+func (ss *session) drained(l *leg) {
+	if ss.ended || l.dead {
+		return
+	}
+	if l.conn.WriteErr() != nil {
+		ss.legLost(l, "connection lost")
+		return
+	}
+	l.blockedSince = time.Time{}
+	if ss.doneIfFinished() {
+		return
+	}
+	ss.pump(l.peer)
+}
+
+// injectionWaiting reports whether a control frame of wsedge's own waits
+// for a frame boundary in what goes to l.
+func (l *leg) injectionWaiting() bool { return l.pendingPing || l.pendingClose != nil }
+
+// atBoundary reports whether what goes to l is between two frames: a
+// control frame may be written now (RFC 6455 section 5.4 allows them
+// between the fragments of a message, never inside a frame).
+func (l *leg) atBoundary() bool { return !l.peer.in.midFrame() }
+
+// inject writes the control frames waiting for a boundary in what goes to
+// l: a close (which ends what l gets), else a ping.
+func (ss *session) inject(l *leg) {
+	if l.pendingClose != nil {
+		payload := l.pendingClose
+		l.pendingClose, l.pendingPing = nil, false
+		ss.writeClose(l, payload)
+		return
+	}
+	if l.pendingPing {
+		l.pendingPing = false
+		ss.writePing(l, time.Now())
+	}
+}
+
+// ping sends l a keepalive ping, now or at the next frame boundary.
+func (ss *session) ping(l *leg, now time.Time) {
+	if l.atBoundary() {
+		ss.writePing(l, now)
+		return
+	}
+	l.pendingPing = true
+}
+
+func (ss *session) writePing(l *leg, now time.Time) {
+	frame := controlFrame(wsframe.OpPing, l.peer.in.pingToken[:], l.masked, ss.keys)
+	l.live.sent(now, l.bytes)
+	ss.write(l, frame)
+	if verdict := l.live.verdictAt(ss.srv.pongTimeout); !verdict.IsZero() {
+		ss.arm(verdict)
+	}
+}
+
+// controlFrame builds a control frame wsedge sends, masked with a fresh
+// key toward a backend.
+func controlFrame(op wsframe.Opcode, payload []byte, masked bool, keys *maskKeys) []byte {
+	var key [4]byte
+	if masked {
+		key = keys.next()
+	}
+	return wsframe.AppendControl(make([]byte, 0, wsframe.MaxControlFrameLen), op, payload, masked, key)
+}
+
+// closeFrame builds a close frame wsedge sends.
+func closeFrame(payload []byte, masked bool, keys *maskKeys) []byte {
+	return controlFrame(wsframe.OpClose, payload, masked, keys)
+}
