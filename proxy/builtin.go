@@ -103,8 +103,10 @@ func (bc *builtinConn) tick() {
 		bc.peer.Close()
 		return
 	}
-	if bc.pingDue(now) && bc.closeBy.IsZero() && !bc.live.awaiting() {
-		bc.live.sent(now, activity)
+	if bc.pingDue(now) && bc.closeBy.IsZero() {
+		if !bc.live.awaiting() {
+			bc.live.sent(now, activity)
+		}
 		// A failed ping needs no handling: the handler's read fails too.
 		bc.ws.WriteControl(websocket.PingMessage, nil, now.Add(s.closeWait))
 	}

@@ -207,7 +207,7 @@ func (ss *session) tick() {
 	}
 	if ss.pingDue(now) && ss.closeBy.IsZero() {
 		for _, l := range ss.legs() {
-			if !l.dead && !l.closeSent && l.pendingClose == nil && !l.live.awaiting() {
+			if !l.dead && !l.closeSent && l.pendingClose == nil {
 				ss.ping(l, now)
 			}
 		}

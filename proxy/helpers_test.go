@@ -122,6 +122,49 @@ func (tp *testProxy) waitConnections(t *testing.T, n int) {
 	wstest.Eventually(t, waitLimit, func() bool { return tp.srv.ActiveConnections() == n })
 }
 
+// relayBacklog reports, over every live proxied session, the bytes that
+// wait in the relay for a socket, and whether any leg is held back (not
+// read because the other leg cannot take more). It asks each session's
+// loop.
+func (tp *testProxy) relayBacklog(t *testing.T) (pending int, heldBack bool) {
+	t.Helper()
+	tp.srv.tracker.mu.Lock()
+	var sessions []*session
+	for c := range tp.srv.tracker.live {
+		if ss, ok := c.(*session); ok {
+			sessions = append(sessions, ss)
+		}
+	}
+	tp.srv.tracker.mu.Unlock()
+	type state struct {
+		pending int
+		held    bool
+	}
+	states := make(chan state, len(sessions))
+	for _, ss := range sessions {
+		ss.loop.Post(func() {
+			var st state
+			if !ss.ended && ss.client.conn != nil {
+				for _, l := range ss.legs() {
+					st.pending += l.conn.Buffered()
+					st.held = st.held || ss.heldBack(l)
+				}
+			}
+			states <- st
+		})
+	}
+	for range sessions {
+		select {
+		case st := <-states:
+			pending += st.pending
+			heldBack = heldBack || st.held
+		case <-time.After(waitLimit):
+			t.Fatal("a session's loop did not answer")
+		}
+	}
+	return pending, heldBack
+}
+
 // httpURL turns the proxy's ws:// base into http://.
 func (tp *testProxy) httpURL() string { return "http" + strings.TrimPrefix(tp.plainURL, "ws") }
 

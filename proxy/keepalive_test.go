@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/wsframe"
 )
 
 // fastKeepalive makes the proxy ping every 50ms and give up after 150ms of
@@ -96,5 +97,44 @@ func TestKeepaliveKeepsLivePeersOpen(t *testing.T) {
 	}
 	if got := <-messages; got != "still here" {
 		t.Errorf("after %d pings: got %q, want the echo", wantPings, got)
+	}
+}
+
+// TestKeepaliveCountsDataAsLife: a peer that never answers pings but keeps
+// sending data is alive, on a proxied route and on a built-in one alike
+// (both share one lifecycle).
+func TestKeepaliveCountsDataAsLife(t *testing.T) {
+	backend := startBackend(t, echoConn)
+	tp := startProxy(t, fastKeepalive(testConfig(
+		backendRoute("/ws", backend.wsURL("/")),
+		handlerRoute("/echo", "echo"),
+	)), false)
+	for _, path := range []string{"/ws", "/echo"} {
+		t.Run(path, func(t *testing.T) {
+			c := tp.dialRawClient(t, path)
+			// Ten pong timeouts of data and no pong. The pacing is the
+			// scenario: a chatty peer that ignores pings.
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			pings := 0
+			for i := range 75 {
+				<-tick.C
+				c.send(true, wsframe.OpText, []byte("tick"))
+				for {
+					f := c.readFrame()
+					if f.h.Op == wsframe.OpPing {
+						pings++
+						continue
+					}
+					if f.h.Op != wsframe.OpText || string(f.payload) != "tick" {
+						t.Fatalf("message %d: got opcode %d %q, want the echo (the peer was declared dead?)", i, f.h.Op, f.payload)
+					}
+					break
+				}
+			}
+			if pings < 3 {
+				t.Errorf("got %d pings in 1.5s of 50ms keepalive, so the test proved nothing", pings)
+			}
+		})
 	}
 }

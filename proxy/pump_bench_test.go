@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -194,9 +192,4 @@ func dialRaw(b *testing.B, addr, path string) net.Conn {
 		b.Fatalf("handshake: %q", head)
 	}
 	return c
-}
-
-func acceptKey(key string) string {
-	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(h[:])
 }

@@ -52,7 +52,7 @@ func readBatch(c *reactor.Conn, buf []byte) (int, error) {
 // output waiting. A leg whose data is discarded is always read.
 func (ss *session) heldBack(src *leg) bool {
 	dst := src.peer
-	return !src.in.discard && !dst.dead && dst.conn.Buffered() > 0
+	return !src.in.discard && !src.in.over && !dst.dead && dst.conn.Buffered() > 0
 }
 
 // received relays buf[head:head+n], just read from src, after the
@@ -163,7 +163,9 @@ func (ss *session) ping(l *leg, now time.Time) {
 
 func (ss *session) writePing(l *leg, now time.Time) {
 	frame := controlFrame(wsframe.OpPing, l.peer.in.pingToken[:], l.masked, ss.keys)
-	l.live.sent(now, l.bytes)
+	if !l.live.awaiting() {
+		l.live.sent(now, l.bytes)
+	}
 	ss.write(l, frame)
 	if verdict := l.live.verdictAt(ss.srv.pongTimeout); !verdict.IsZero() {
 		ss.arm(verdict)

@@ -42,12 +42,13 @@ type scanner struct {
 	messageBytes int64
 	messages     int64 // messages whose last frame was forwarded, for the log
 
-	// discard: the leg has sent its close or broken the protocol; what
-	// follows is parsed (to find its close) but nothing is forwarded.
+	// discard: the leg has broken the protocol; what follows is parsed
+	// (to find its close) but nothing is forwarded.
 	discard bool
-	// unparsable: after a header whose length cannot be read, frame
-	// boundaries are lost: everything is dropped.
-	unparsable bool
+	// over: the leg's stream is over for the relay (after its close
+	// frame, or once frame boundaries are lost to a header whose length
+	// cannot be read): everything else it sends is dropped.
+	over bool
 
 	// carry holds the unfinished header or control frame the last read
 	// ended with; it is put back in front of the next read.
@@ -131,7 +132,7 @@ func (s *scanner) scan(buf []byte, start int, stopAtBoundary bool) scanResult {
 			r += k
 			continue
 		}
-		if s.unparsable {
+		if s.over {
 			break
 		}
 		if stopAtBoundary {
@@ -143,8 +144,8 @@ func (s *scanner) scan(buf []byte, start int, stopAtBoundary bool) scanResult {
 			break
 		}
 		if err != nil {
-			s.unparsable = true
 			res := s.fail(w, wsframe.CloseProtocolError, reasonBadLength)
+			s.over = true
 			res.next = len(buf)
 			return res
 		}
@@ -155,6 +156,7 @@ func (s *scanner) scan(buf []byte, start int, stopAtBoundary bool) scanResult {
 					break
 				}
 				if code, ok := s.closeCode(&h, buf[r+n:r+n+int(h.Length)]); ok {
+					s.over = true
 					return scanResult{event: scanClose, out: w, closeAt: w, code: code, next: len(buf)}
 				}
 			}
@@ -182,7 +184,7 @@ func (s *scanner) scan(buf []byte, start int, stopAtBoundary bool) scanResult {
 			}
 			continue
 		}
-		if s.maxMessage > 0 && s.messageBytes+int64(h.Length) > s.maxMessage {
+		if s.maxMessage > 0 && h.Length > uint64(s.maxMessage-s.messageBytes) {
 			return s.failFrame(w, &h, r+n, wsframe.CloseMessageTooBig, reasonTooBig)
 		}
 		s.startData(&h, buf[r:r+n])
@@ -194,7 +196,7 @@ func (s *scanner) scan(buf []byte, start int, stopAtBoundary bool) scanResult {
 
 // midFrame reports whether part of a frame has been forwarded and the
 // rest has not: nothing else may be put in the stream until it has.
-func (s *scanner) midFrame() bool { return s.payloadLeft > 0 && !s.discard }
+func (s *scanner) midFrame() bool { return s.payloadLeft > 0 && !s.discard && !s.over }
 
 // check returns what is wrong with a header, or "".
 func (s *scanner) check(h *wsframe.Header) string {
@@ -263,7 +265,7 @@ func (s *scanner) control(h *wsframe.Header, frame []byte, n, w int) (scanResult
 			_, _, err := parseCloseMasked(h, payload)
 			return s.fail(w, err.Code, err.Reason), false
 		}
-		s.discard = true
+		s.over = true
 		s.remaskControl(h, frame, n)
 		return scanResult{event: scanClose, closeAt: w, code: code}, true
 	}
