@@ -174,10 +174,13 @@ func (ss *session) doneIfFinished() bool {
 	return ss.ended
 }
 
-// done reports whether l's closing handshake is over: it is gone, or it
-// has sent its close and been sent one, and the socket has taken it.
+// done reports whether l's closing handshake is over, once the socket has
+// taken what was written to it: l is gone, or it has sent its close and
+// been sent one, or it broke the protocol and has been sent its failure (a
+// failed connection is closed without waiting for an answer, RFC 6455
+// section 7.1.7).
 func (l *leg) done() bool {
-	return l.dead || (l.closeSent && l.gotClose != 0 && l.conn.Buffered() == 0)
+	return l.dead || (l.closeSent && (l.gotClose != 0 || l.owed != 0) && l.conn.Buffered() == 0)
 }
 
 // tick runs when the session's timer fires: keepalive verdicts and pings,
