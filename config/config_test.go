@@ -150,6 +150,7 @@ func TestDefaultsApplyToOmittedKeys(t *testing.T) {
 		{"limits.handshake_timeout", f.Limits.HandshakeTimeout.D(), 10 * time.Second},
 		{"limits.write_timeout", f.Limits.WriteTimeout.D(), 10 * time.Second},
 		{"shutdown.drain_timeout", f.Shutdown.DrainTimeout.D(), 30 * time.Second},
+		{"relay.remask", f.Relay.Remask, false},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -165,6 +166,16 @@ func TestExplicitZeroDisablesPings(t *testing.T) {
 	}
 	if f.Keepalive.PingInterval != 0 {
 		t.Errorf("ping_interval: got %v, want 0 (disabled)", f.Keepalive.PingInterval)
+	}
+}
+
+func TestRelayRemaskParsed(t *testing.T) {
+	f, err := Parse("inline", []byte("relay:\n  remask: true\nroutes:\n  - path: /e\n    handler: echo\n"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Relay.Remask {
+		t.Error("relay.remask: got false, want true")
 	}
 }
 

@@ -91,7 +91,7 @@ func (bc *builtinConn) tick() {
 		return
 	}
 	bc.fired()
-	now := time.Now()
+	now := monotime()
 	s := bc.srv
 	activity := bc.peer.reads.Load()
 	switch {
@@ -103,12 +103,10 @@ func (bc *builtinConn) tick() {
 		bc.peer.Close()
 		return
 	}
-	if bc.pingDue(now) && bc.closeBy.IsZero() {
-		if !bc.live.awaiting() {
-			bc.live.sent(now, activity)
-		}
+	if bc.pingDue(now) && !bc.closing() {
+		bc.live.sent(now, activity)
 		// A failed ping needs no handling: the handler's read fails too.
-		bc.ws.WriteControl(websocket.PingMessage, nil, now.Add(s.closeWait))
+		bc.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.closeWait))
 	}
 	bc.rearm()
 	bc.arm(bc.live.verdictAt(s.pongTimeout))

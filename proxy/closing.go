@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"time"
-
 	"github.com/wsedge/wsedge/internal/wsframe"
 )
 
@@ -30,11 +28,11 @@ func closePayload(code int, reason string) []byte {
 // echoPayload is the close wsedge answers a leg's close with itself (when
 // the other leg cannot): the leg's own code (RFC 6455 section 5.5.1), or
 // no status for a close without one (1005 is never sent).
-func echoPayload(code int) []byte {
+func echoPayload(code uint16) []byte {
 	if code == wsframe.CloseNoStatus {
 		return []byte{}
 	}
-	return closePayload(code, "")
+	return closePayload(int(code), "")
 }
 
 // A session ends through its closing handshakes (RFC 6455 section 7):
@@ -59,26 +57,26 @@ func (ss *session) closeReceived(src *leg, code int, frame []byte) {
 	if src.gotClose != 0 {
 		return
 	}
-	src.gotClose = code
-	ss.setCause(src.name + " closed")
+	src.gotClose = uint16(code)
+	ss.setCause(src.name() + " closed")
 	ss.startClosing()
 	dst := src.peer
 	switch {
 	case dst.owed != 0 && !dst.closeSent:
 		// dst broke the protocol; src has answered the close it got for
 		// that, so dst gets its own failure now.
-		ss.queueClose(dst, closePayload(dst.owed, dst.failure))
+		ss.queueClose(dst, closePayload(int(dst.owed), dst.failure))
 	case len(frame) > 0 && !dst.dead && !dst.closeSent && dst.pendingClose == nil:
 		ss.forward(dst, frame)
 		dst.closeSent = true
 	case src.owed != 0:
 		// src broke the protocol and closes before dst has answered:
 		// it gets its failure at once.
-		ss.queueClose(src, closePayload(src.owed, src.failure))
+		ss.queueClose(src, closePayload(int(src.owed), src.failure))
 	default:
 		// dst cannot take src's close (it is gone or already closed):
 		// answer src ourselves.
-		ss.queueClose(src, echoPayload(code))
+		ss.queueClose(src, echoPayload(src.gotClose))
 	}
 	ss.doneIfFinished()
 }
@@ -86,16 +84,16 @@ func (ss *session) closeReceived(src *leg, code int, frame []byte) {
 // legFailed handles src breaking the protocol, with the code it is to be
 // closed with and what was wrong.
 func (ss *session) legFailed(src *leg, code int, reason string) {
-	src.owed, src.failure = code, reason
-	ss.setCause(src.name + " " + failureKind(code))
+	src.owed, src.failure = uint16(code), reason
+	ss.setCause(src.name() + " " + failureKind(code))
 	ss.startClosing()
-	ss.srv.log.Debug("websocket peer broke the protocol", "route", ss.route.Route.Label(), "leg", src.name, "close", code, "reason", reason)
+	ss.srv.log.Debug("websocket peer broke the protocol", "route", ss.route.Route.Label(), "leg", src.name(), "close", code, "reason", reason)
 	dst := src.peer
 	if dst.dead || dst.closeSent || dst.pendingClose != nil {
 		ss.queueClose(src, closePayload(code, reason))
 		return
 	}
-	ss.queueClose(dst, closePayload(dst.lostCode, src.name+" "+failureKind(code)))
+	ss.queueClose(dst, closePayload(dst.lostCode(), src.name()+" "+failureKind(code)))
 }
 
 // failureKind names a failure by its close code, for the other leg.
@@ -114,7 +112,7 @@ func (ss *session) legLost(l *leg, reason string) {
 	}
 	l.dead, l.failure = true, reason
 	l.conn.Close()
-	ss.setCause(l.name + " " + reason)
+	ss.setCause(l.name() + " " + reason)
 	ss.startClosing()
 	o := l.peer
 	switch {
@@ -123,14 +121,14 @@ func (ss *session) legLost(l *leg, reason string) {
 		// l died inside a frame it was sending o: o cannot be sent a
 		// close frame after part of a frame, so o is dropped too (its
 		// peer sees the connection end without a close, 1006).
-		ss.legLost(o, "connection lost: "+l.name+" ended inside a frame")
+		ss.legLost(o, "connection lost: "+l.name()+" ended inside a frame")
 		return
 	case o.pendingClose != nil:
 		ss.inject(o)
 	case o.owed != 0:
-		ss.queueClose(o, closePayload(o.owed, o.failure))
+		ss.queueClose(o, closePayload(int(o.owed), o.failure))
 	default:
-		ss.queueClose(o, closePayload(o.lostCode, l.name+" "+reason))
+		ss.queueClose(o, closePayload(o.lostCode(), l.name()+" "+reason))
 	}
 	ss.doneIfFinished()
 }
@@ -150,7 +148,7 @@ func (ss *session) queueClose(l *leg, payload []byte) {
 
 func (ss *session) writeClose(l *leg, payload []byte) {
 	l.closeSent = true
-	ss.write(l, closeFrame(payload, l.masked, ss.keys))
+	ss.write(l, closeFrame(payload, l.masked(), ss.rules.keys))
 }
 
 // goAwayOnLoop closes both legs with 1001 Going Away.
@@ -190,14 +188,14 @@ func (ss *session) tick() {
 		return
 	}
 	ss.fired()
-	now := time.Now()
+	now := monotime()
 	s := ss.srv
 	for _, l := range ss.legs() {
 		switch {
 		case l.dead:
 		case l.live.dead(now, s.pongTimeout, l.bytes, !ss.heldBack(l)):
 			ss.legLost(l, "ping timeout")
-		case s.writeTimeout > 0 && !l.blockedSince.IsZero() && now.Sub(l.blockedSince) >= s.writeTimeout:
+		case s.writeTimeout > 0 && l.blockedSince != 0 && now-l.blockedSince >= int64(s.writeTimeout):
 			ss.legLost(l, "write timeout")
 		}
 	}
@@ -208,7 +206,7 @@ func (ss *session) tick() {
 		ss.closeTimedOut()
 		return
 	}
-	if ss.pingDue(now) && ss.closeBy.IsZero() {
+	if ss.pingDue(now) && !ss.closing() {
 		for _, l := range ss.legs() {
 			if !l.dead && !l.closeSent && l.pendingClose == nil {
 				ss.ping(l, now)
@@ -218,8 +216,8 @@ func (ss *session) tick() {
 	ss.rearm()
 	for _, l := range ss.legs() {
 		ss.arm(l.live.verdictAt(s.pongTimeout))
-		if s.writeTimeout > 0 && !l.blockedSince.IsZero() {
-			ss.arm(l.blockedSince.Add(s.writeTimeout))
+		if s.writeTimeout > 0 && l.blockedSince != 0 {
+			ss.arm(l.blockedSince + int64(s.writeTimeout))
 		}
 	}
 }

@@ -4,6 +4,14 @@ import (
 	"time"
 )
 
+// clockBase anchors monotime.
+var clockBase = time.Now()
+
+// monotime is the monotonic clock in nanoseconds since the process
+// started: connections keep their deadlines as these 8-byte values, where
+// a time.Time takes 24. Zero means "none".
+func monotime() int64 { return int64(time.Since(clockBase)) }
+
 // lifecycle is what every upgraded connection has, whether wsedge relays
 // it to a backend (session) or serves it itself (builtinConn): its
 // registration with the tracker, the keepalive schedule of its legs, the
@@ -14,50 +22,50 @@ type lifecycle struct {
 	srv     *Server
 	route   string // the route's label, for logs
 	client  string // the client's address, for logs
-	started time.Time
 	cause   string // the first reason the connection began to end
+	started int64
 
 	// timer runs the owner's tick at due: the next ping, a ping's
 	// verdict, a write timeout or the end of the closing handshake.
 	timer    *time.Timer
-	due      time.Time
-	nextPing time.Time // zero without keepalive
-	closeBy  time.Time // zero until a closing handshake starts
+	due      int64
+	nextPing int64 // zero without keepalive
+	closeBy  int64 // zero until a closing handshake starts
 }
 
 // start records the start and arms the first ping; tick runs when the
 // timer fires (on whatever goroutine the owner arranges).
 func (lc *lifecycle) start(srv *Server, route, client string, tick func()) {
 	lc.srv, lc.route, lc.client = srv, route, client
-	lc.started = time.Now()
+	lc.started = monotime()
 	lc.timer = time.AfterFunc(time.Hour, tick)
 	lc.timer.Stop()
 	if srv.pingInterval > 0 {
-		lc.nextPing = lc.started.Add(srv.pingInterval)
+		lc.nextPing = lc.started + int64(srv.pingInterval)
 		lc.arm(lc.nextPing)
 	}
 }
 
-// arm makes the timer fire at t at the latest.
-func (lc *lifecycle) arm(t time.Time) {
-	if t.IsZero() || (!lc.due.IsZero() && !t.Before(lc.due)) {
+// arm makes the timer fire at t at the latest; zero is ignored.
+func (lc *lifecycle) arm(t int64) {
+	if t == 0 || (lc.due != 0 && t >= lc.due) {
 		return
 	}
 	lc.due = t
-	lc.timer.Reset(time.Until(t))
+	lc.timer.Reset(time.Duration(t - monotime()))
 }
 
 // fired is called first thing in the owner's tick: the timer is no
 // longer armed.
-func (lc *lifecycle) fired() { lc.due = time.Time{} }
+func (lc *lifecycle) fired() { lc.due = 0 }
 
 // pingDue reports whether the legs are to be pinged now, and schedules
 // the next round.
-func (lc *lifecycle) pingDue(now time.Time) bool {
-	if lc.nextPing.IsZero() || now.Before(lc.nextPing) {
+func (lc *lifecycle) pingDue(now int64) bool {
+	if lc.nextPing == 0 || now < lc.nextPing {
 		return false
 	}
-	lc.nextPing = now.Add(lc.srv.pingInterval)
+	lc.nextPing = now + int64(lc.srv.pingInterval)
 	return true
 }
 
@@ -69,16 +77,17 @@ func (lc *lifecycle) rearm() {
 
 // startClosing starts the deadline of the closing handshake, once.
 func (lc *lifecycle) startClosing() {
-	if lc.closeBy.IsZero() {
-		lc.closeBy = time.Now().Add(lc.srv.closeWait)
+	if lc.closeBy == 0 {
+		lc.closeBy = monotime() + int64(lc.srv.closeWait)
 		lc.arm(lc.closeBy)
 	}
 }
 
+// closing reports whether a closing handshake has started.
+func (lc *lifecycle) closing() bool { return lc.closeBy != 0 }
+
 // closeExpired reports whether the closing handshake has run out of time.
-func (lc *lifecycle) closeExpired(now time.Time) bool {
-	return !lc.closeBy.IsZero() && !now.Before(lc.closeBy)
-}
+func (lc *lifecycle) closeExpired(now int64) bool { return lc.closeBy != 0 && now >= lc.closeBy }
 
 func (lc *lifecycle) setCause(cause string) {
 	if lc.cause == "" {
@@ -95,7 +104,7 @@ func (lc *lifecycle) logClosed(attrs ...any) {
 	lc.srv.log.Info("websocket closed", append([]any{
 		"route", lc.route,
 		"client", lc.client,
-		"duration", time.Since(lc.started).Round(time.Millisecond),
+		"duration", time.Duration(monotime() - lc.started).Round(time.Millisecond),
 		"cause", lc.cause,
 	}, attrs...)...)
 }
@@ -105,36 +114,36 @@ func (lc *lifecycle) logClosed(attrs ...any) {
 // out. Any sign of life after the ping counts as an answer: a pong, but
 // also data or the peer's own ping, so a busy leg is never declared dead.
 type liveness struct {
-	pingSent time.Time // zero: no ping outstanding
-	seen     int64     // the leg's activity count when it was sent
+	pingSent int64 // zero: no ping outstanding
+	seen     int64 // the leg's activity count when it was sent
 }
 
-// sent records a ping written at now, when the leg's activity count was
-// activity.
-func (lv *liveness) sent(now time.Time, activity int64) { lv.pingSent, lv.seen = now, activity }
-
-// awaiting reports whether a ping is outstanding.
-func (lv *liveness) awaiting() bool { return !lv.pingSent.IsZero() }
-
-// verdictAt is when the outstanding ping's answer is judged.
-func (lv *liveness) verdictAt(pongTimeout time.Duration) time.Time {
-	if !lv.awaiting() {
-		return time.Time{}
+// sent records a ping written at now, unless one is outstanding already.
+func (lv *liveness) sent(now, activity int64) {
+	if lv.pingSent == 0 {
+		lv.pingSent, lv.seen = now, activity
 	}
-	return lv.pingSent.Add(pongTimeout)
+}
+
+// verdictAt is when the outstanding ping's answer is judged, or zero.
+func (lv *liveness) verdictAt(pongTimeout time.Duration) int64 {
+	if lv.pingSent == 0 {
+		return 0
+	}
+	return lv.pingSent + int64(pongTimeout)
 }
 
 // dead reports, once the pong timeout has passed since the ping, whether
-// the leg stayed silent; otherwise it clears the ping so the next can go.
-// A leg that was not being read (its reader was held back while the other
-// leg could not take more) cannot be judged: its answer may sit unread.
-func (lv *liveness) dead(now time.Time, pongTimeout time.Duration, activity int64, beingRead bool) bool {
-	if !lv.awaiting() || now.Before(lv.pingSent.Add(pongTimeout)) {
+// the leg stayed silent; otherwise it clears the ping so the next can be
+// judged. A leg that was not being read (held back while the other leg
+// could not take more) cannot be judged: its answer may sit unread.
+func (lv *liveness) dead(now int64, pongTimeout time.Duration, activity int64, beingRead bool) bool {
+	if lv.pingSent == 0 || now < lv.pingSent+int64(pongTimeout) {
 		return false
 	}
 	if activity == lv.seen && beingRead {
 		return true
 	}
-	lv.pingSent = time.Time{}
+	lv.pingSent = 0
 	return false
 }

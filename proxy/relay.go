@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"time"
 
 	"github.com/wsedge/wsedge/internal/reactor"
 	"github.com/wsedge/wsedge/internal/wsframe"
@@ -103,10 +102,10 @@ func (ss *session) write(l *leg, p []byte) {
 		ss.legLost(l, "connection lost")
 		return
 	}
-	if l.blockedSince.IsZero() && l.conn.Buffered() > 0 {
-		l.blockedSince = time.Now()
+	if l.blockedSince == 0 && l.conn.Buffered() > 0 {
+		l.blockedSince = monotime()
 		if ss.srv.writeTimeout > 0 {
-			ss.arm(l.blockedSince.Add(ss.srv.writeTimeout))
+			ss.arm(l.blockedSince + int64(ss.srv.writeTimeout))
 		}
 	}
 }
@@ -121,7 +120,7 @@ func (ss *session) drained(l *leg) {
 		ss.legLost(l, "connection lost")
 		return
 	}
-	l.blockedSince = time.Time{}
+	l.blockedSince = 0
 	if ss.doneIfFinished() {
 		return
 	}
@@ -148,12 +147,12 @@ func (ss *session) inject(l *leg) {
 	}
 	if l.pendingPing {
 		l.pendingPing = false
-		ss.writePing(l, time.Now())
+		ss.writePing(l, monotime())
 	}
 }
 
 // ping sends l a keepalive ping, now or at the next frame boundary.
-func (ss *session) ping(l *leg, now time.Time) {
+func (ss *session) ping(l *leg, now int64) {
 	if l.atBoundary() {
 		ss.writePing(l, now)
 		return
@@ -161,15 +160,11 @@ func (ss *session) ping(l *leg, now time.Time) {
 	l.pendingPing = true
 }
 
-func (ss *session) writePing(l *leg, now time.Time) {
-	frame := controlFrame(wsframe.OpPing, l.peer.in.pingToken[:], l.masked, ss.keys)
-	if !l.live.awaiting() {
-		l.live.sent(now, l.bytes)
-	}
+func (ss *session) writePing(l *leg, now int64) {
+	frame := controlFrame(wsframe.OpPing, ss.rules.pingToken[:], l.masked(), ss.rules.keys)
+	l.live.sent(now, l.bytes)
 	ss.write(l, frame)
-	if verdict := l.live.verdictAt(ss.srv.pongTimeout); !verdict.IsZero() {
-		ss.arm(verdict)
-	}
+	ss.arm(l.live.verdictAt(ss.srv.pongTimeout))
 }
 
 // controlFrame builds a control frame wsedge sends, masked with a fresh

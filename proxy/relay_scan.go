@@ -24,24 +24,23 @@ import (
 //
 // A scanner is used on its session's loop only.
 type scanner struct {
-	// Set when the session starts.
-	fromClient bool  // frames must be masked; otherwise they must not be
-	remask     bool  // forward client frames with fresh masking keys
-	maxMessage int64 // 0: unlimited
-	keys       *maskKeys
-	pingToken  [pingTokenLen]byte // the payload of our own pings
-
-	// The data frame being forwarded: payload bytes still to come, and
-	// for remasking the XOR of its old and new keys and the position in
-	// the payload.
+	rules *relayRules
+	// The data frame being forwarded: payload bytes still to come.
 	payloadLeft uint64
-	delta       [4]byte
-	deltaPos    int
 	// The message being forwarded.
-	inMessage    bool
 	messageBytes int64
 	messages     int64 // messages whose last frame was forwarded, for the log
-
+	// carry holds the unfinished header or control frame the last read
+	// ended with; it is put back in front of the next read.
+	carry *[carryCap]byte
+	// For remasking: the XOR of the frame's old and new keys, and the
+	// payload position (mod 4) it has reached.
+	delta    [4]byte
+	deltaPos uint8
+	carryLen uint8
+	// fromClient: frames must be masked; otherwise they must not be.
+	fromClient bool
+	inMessage  bool
 	// discard: the leg has broken the protocol; what follows is parsed
 	// (to find its close) but nothing is forwarded.
 	discard bool
@@ -49,11 +48,14 @@ type scanner struct {
 	// frame, or once frame boundaries are lost to a header whose length
 	// cannot be read): everything else it sends is dropped.
 	over bool
+}
 
-	// carry holds the unfinished header or control frame the last read
-	// ended with; it is put back in front of the next read.
-	carry    *[carryCap]byte
-	carryLen int
+// relayRules are what the two scanners of a session share.
+type relayRules struct {
+	maxMessage int64 // 0: unlimited
+	keys       *maskKeys
+	pingToken  [pingTokenLen]byte // the payload of our own pings
+	remask     bool               // forward client frames with fresh masking keys
 }
 
 // carryCap is the longest unfinished piece a read can end with: a whole
@@ -125,8 +127,8 @@ func (s *scanner) scan(buf []byte, start int, stopAtBoundary bool) scanResult {
 				r += k
 				continue
 			}
-			if s.remask {
-				s.deltaPos = wsframe.Mask(s.delta, s.deltaPos, buf[r:r+k])
+			if s.remasking() {
+				s.deltaPos = uint8(wsframe.Mask(s.delta, int(s.deltaPos), buf[r:r+k]) & 3)
 			}
 			w += copy(buf[w:], buf[r:r+k])
 			r += k
@@ -184,7 +186,7 @@ func (s *scanner) scan(buf []byte, start int, stopAtBoundary bool) scanResult {
 			}
 			continue
 		}
-		if s.maxMessage > 0 && h.Length > uint64(s.maxMessage-s.messageBytes) {
+		if max := s.rules.maxMessage; max > 0 && h.Length > uint64(max-s.messageBytes) {
 			return s.failFrame(w, &h, r+n, wsframe.CloseMessageTooBig, reasonTooBig)
 		}
 		s.startData(&h, buf[r:r+n])
@@ -232,15 +234,18 @@ func (s *scanner) startData(h *wsframe.Header, hdr []byte) {
 		s.messageBytes = 0
 		s.messages++
 	}
-	if s.remask {
+	if s.remasking() {
 		s.rekey(h, hdr)
 	}
 }
 
+// remasking reports whether forwarded frames get fresh masking keys.
+func (s *scanner) remasking() bool { return s.fromClient && s.rules.remask }
+
 // rekey gives the frame whose header is hdr a fresh masking key (the
 // key is the header's last four bytes) and prepares the payload's re-XOR.
 func (s *scanner) rekey(h *wsframe.Header, hdr []byte) {
-	key := s.keys.next()
+	key := s.rules.keys.next()
 	for i := range key {
 		s.delta[i] = h.Key[i] ^ key[i]
 	}
@@ -274,7 +279,7 @@ func (s *scanner) control(h *wsframe.Header, frame []byte, n, w int) (scanResult
 }
 
 func (s *scanner) remaskControl(h *wsframe.Header, frame []byte, n int) {
-	if s.remask {
+	if s.remasking() {
 		s.rekey(h, frame[:n])
 		wsframe.Mask(s.delta, 0, frame[n:])
 	}
@@ -290,7 +295,7 @@ func (s *scanner) isOurPong(h *wsframe.Header, payload []byte) bool {
 	if h.Masked {
 		wsframe.Mask(h.Key, 0, p[:])
 	}
-	return p == s.pingToken
+	return p == s.rules.pingToken
 }
 
 // closeCode checks a close frame's payload and returns its code.
@@ -330,7 +335,7 @@ func (s *scanner) keepCarry(b []byte) {
 	if s.carry == nil {
 		s.carry = carryPool.Get().(*[carryCap]byte)
 	}
-	s.carryLen = copy(s.carry[:], b)
+	s.carryLen = uint8(copy(s.carry[:], b))
 }
 
 // takeCarry puts the saved bytes right before buf[at:] and returns where
@@ -339,7 +344,7 @@ func (s *scanner) takeCarry(buf []byte, at int) int {
 	if s.carryLen == 0 {
 		return at
 	}
-	start := at - s.carryLen
+	start := at - int(s.carryLen)
 	copy(buf[start:at], s.carry[:s.carryLen])
 	s.releaseCarry()
 	return start

@@ -87,7 +87,7 @@ var markerFrame = []byte{0x8a, 1, 0xee}
 func itoa(n int) string { return string(binary.AppendVarint(nil, int64(n))) }
 
 func newTestScanner(fromClient bool, maxMessage int64) *scanner {
-	return &scanner{fromClient: fromClient, maxMessage: maxMessage, keys: newMaskKeys(), pingToken: testToken}
+	return &scanner{fromClient: fromClient, rules: &relayRules{maxMessage: maxMessage, keys: newMaskKeys(), pingToken: testToken}}
 }
 
 func cat(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
@@ -169,7 +169,7 @@ func TestScannerRemask(t *testing.T) {
 		clientFrame(true, wsframe.OpPing, "ping"),
 		frame(true, wsframe.OpContinuation, big, true, [4]byte{5, 6, 7, 8}))
 	s := newTestScanner(true, 0)
-	s.remask = true
+	s.rules.remask = true
 	got := runScanner(s, stream, []int{7, 1000, 3}, nil)
 	if len(got.out) != len(stream) || bytes.Equal(got.out, stream) {
 		t.Fatalf("remasked stream: %d bytes, equal to the input: %v", len(got.out), bytes.Equal(got.out, stream))

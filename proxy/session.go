@@ -16,60 +16,76 @@ import (
 // to the loop. Between reads a session holds no goroutine and no buffer.
 type session struct {
 	lifecycle
-	loop    *reactor.Loop
-	keys    *maskKeys
-	route   *routes.Matched
-	up      *upstream.Conn
-	client  leg
-	backend leg
+	loop  *reactor.Loop
+	route *routes.Matched
+	up    *upstream.Conn
+	rules relayRules
 	// clientConn is the client's connection until the loop attaches it.
 	clientConn net.Conn
+	client     leg
+	backend    leg
 	ended      bool
 }
 
 // leg is one side of a session: the peer it talks to, and what flows from
-// that peer to the other leg.
+// that peer to the other leg. An idle session is mostly two of these, so
+// they are kept small.
 type leg struct {
 	ss   *session
 	peer *leg
-	name string // "client" or "backend", for logs and close reasons
 	conn *reactor.Conn
 	// in follows the frames this leg sends.
 	in scanner
-	// masked: frames to this leg are masked (wsedge is the backend's
-	// client, RFC 6455 section 5.3).
-	masked bool
-	// lostCode is sent to this leg when the other one fails.
-	lostCode int
 	// bytes read from this leg; also its activity count for keepalive.
 	bytes int64
 	live  liveness
-	// blockedSince is when output to this leg began to wait for the
-	// socket; zero while it takes everything.
-	blockedSince time.Time
+	// blockedSince (monotime) is when output to this leg began to wait
+	// for the socket; zero while it takes everything.
+	blockedSince int64
 
 	// The closing handshake (RFC 6455 section 7).
-	closeSent    bool   // a close frame was written to this leg
 	pendingClose []byte // a close frame's payload to write at the next frame boundary
-	pendingPing  bool   // a keepalive ping to write at the next frame boundary
-	gotClose     int    // the code of the close frame this leg sent, once it has
-	owed         int    // the leg broke the protocol: the code it gets after the other leg answers
-	dead         bool   // the leg's connection is gone
 	failure      string // why the leg died or failed
+	gotClose     uint16 // the code of the close frame this leg sent, once it has
+	owed         uint16 // the leg broke the protocol: the code it gets after the other leg answers
+	closeSent    bool   // a close frame was written to this leg
+	pendingPing  bool   // a keepalive ping to write at the next frame boundary
+	dead         bool   // the leg's connection is gone
+}
+
+// isClient tells the client leg from the backend leg.
+func (l *leg) isClient() bool { return l == &l.ss.client }
+
+// name names the leg in logs and close reasons.
+func (l *leg) name() string {
+	if l.isClient() {
+		return "client"
+	}
+	return "backend"
+}
+
+// masked reports whether frames to this leg are masked: wsedge is the
+// backend's client (RFC 6455 section 5.3).
+func (l *leg) masked() bool { return !l.isClient() }
+
+// lostCode is what this leg is sent when the other one fails.
+func (l *leg) lostCode() int {
+	if l.isClient() {
+		return closeBackendLost
+	}
+	return closeClientLost
 }
 
 func (s *Server) newSession(route *routes.Matched, clientConn net.Conn, up *upstream.Conn) *session {
 	loop := s.relay.Next()
-	ss := &session{loop: loop, keys: s.maskKeys[loop], route: route, up: up, clientConn: clientConn}
+	ss := &session{loop: loop, route: route, up: up, clientConn: clientConn}
 	ss.lifecycle.srv = s
-	var token [pingTokenLen]byte
-	a, b := ss.keys.next(), ss.keys.next()
-	copy(token[:4], a[:])
-	copy(token[4:], b[:])
-	ss.client = leg{ss: ss, peer: &ss.backend, name: "client", lostCode: closeBackendLost}
-	ss.backend = leg{ss: ss, peer: &ss.client, name: "backend", lostCode: closeClientLost, masked: true}
-	ss.client.in = scanner{fromClient: true, remask: s.cfg.Relay.Remask, maxMessage: s.maxMessageBytes, keys: ss.keys, pingToken: token}
-	ss.backend.in = scanner{maxMessage: s.maxMessageBytes, keys: ss.keys, pingToken: token}
+	ss.rules = relayRules{maxMessage: s.maxMessageBytes, keys: s.maskKeys[loop], remask: s.cfg.Relay.Remask}
+	a, b := ss.rules.keys.next(), ss.rules.keys.next()
+	copy(ss.rules.pingToken[:4], a[:])
+	copy(ss.rules.pingToken[4:], b[:])
+	ss.client = leg{ss: ss, peer: &ss.backend, in: scanner{rules: &ss.rules, fromClient: true}}
+	ss.backend = leg{ss: ss, peer: &ss.client, in: scanner{rules: &ss.rules}}
 	return ss
 }
 
@@ -129,7 +145,7 @@ func (ss *session) refuse() {
 		masked bool
 	}{{ss.clientConn, false}, {ss.up.NetConn, true}} {
 		c.conn.SetWriteDeadline(deadline)
-		c.conn.Write(closeFrame(payload, c.masked, ss.keys))
+		c.conn.Write(closeFrame(payload, c.masked, ss.rules.keys))
 		c.conn.Close()
 	}
 	ss.up.Release()
@@ -159,7 +175,7 @@ func (ss *session) finish() {
 		"backend", ss.up.URL,
 		"client_messages", ss.client.in.messages, "client_bytes", ss.client.bytes,
 		"backend_messages", ss.backend.in.messages, "backend_bytes", ss.backend.bytes,
-		"client_close", ss.client.gotClose, "backend_close", ss.backend.gotClose)
+		"client_close", int(ss.client.gotClose), "backend_close", int(ss.backend.gotClose))
 	ss.srv.tracker.done(ss)
 }
 

@@ -13,10 +13,10 @@ import (
 type Conn struct {
 	loop *Loop
 	h    Handler
-	nc   net.Conn  // what was attached
-	tls  *tls.Conn // nc, when it is TLS: reads and writes go through it
+	tls  *tls.Conn // set for TLS: reads and writes go through it
 	// sock is the socket the loop polls (under tls, if any); nil for a
-	// portable connection.
+	// portable connection. The connection Go opened is not kept: its
+	// descriptor was handed over (see Socket.detach).
 	sock   *Socket
 	gen    uint32
 	closed bool
@@ -33,12 +33,12 @@ func (l *Loop) Attach(nc net.Conn, h Handler) (*Conn, error) {
 		nc.Close()
 		return nil, ErrClosed
 	}
-	c := &Conn{loop: l, h: h, nc: nc}
+	c := &Conn{loop: l, h: h}
 	sock, err := socketOf(nc)
 	if err == nil {
 		c.tls, _ = nc.(*tls.Conn)
 		if l.ep == nil {
-			err = c.startPortable()
+			err = c.startPortable(nc)
 		} else {
 			c.sock = sock
 			err = l.ep.attach(c)
@@ -64,7 +64,7 @@ func socketOf(nc net.Conn) (*Socket, error) {
 		}
 		return s, nil
 	case syscall.Conn:
-		return &Socket{conn: nc}, nil
+		return Wrap(nc).(*Socket), nil
 	}
 	return nil, fmt.Errorf("cannot poll a %T", nc)
 }
@@ -120,8 +120,18 @@ func (c *Conn) WriteErr() error {
 	return c.sock.werr
 }
 
-// NetConn is the connection as it was attached, for its addresses.
-func (c *Conn) NetConn() net.Conn { return c.nc }
+// NetConn is the connection as it was attached (for TLS, the *tls.Conn),
+// for its addresses and TLS state. Reading or writing it directly breaks
+// the Conn.
+func (c *Conn) NetConn() net.Conn {
+	switch {
+	case c.port != nil:
+		return c.port.nc
+	case c.tls != nil:
+		return c.tls
+	}
+	return c.sock
+}
 
 // Loop is the loop c is attached to.
 func (c *Conn) Loop() *Loop { return c.loop }

@@ -2,7 +2,10 @@
 
 package reactor
 
-import "errors"
+import (
+	"errors"
+	"net"
+)
 
 // Without epoll every loop is portable; these are never called.
 const epollSupported = false
@@ -20,3 +23,4 @@ func (l *Loop) runEpoll()                {}
 func (*Socket) read([]byte) (int, error) { return 0, errNoEpoll }
 func (*Socket) write([]byte) error       { return errNoEpoll }
 func (*Socket) closeFD() error           { return errNoEpoll }
+func (*Socket) sockAddr(bool) net.Addr   { return &net.TCPAddr{} }

@@ -1,6 +1,7 @@
 package reactor
 
 import (
+	"net"
 	"sync"
 )
 
@@ -13,6 +14,7 @@ const portableReadSize = 16 << 10
 // loop, and, while output is waiting, a writer goroutine that blocks in
 // Write. The loop's handler sees the same Conn methods as on epoll.
 type portable struct {
+	nc net.Conn // read and written by the goroutines, blocking
 	// The read buffer is owned by the reader goroutine until it posts
 	// what it read, then by the loop until the loop has consumed it and
 	// asks for more: the handover is the task queue one way and the
@@ -34,8 +36,9 @@ type portable struct {
 	werr     error
 }
 
-func (c *Conn) startPortable() error {
+func (c *Conn) startPortable(nc net.Conn) error {
 	p := &portable{
+		nc:   nc,
 		rbuf: make([]byte, portableReadSize),
 		more: make(chan struct{}, 1),
 		done: make(chan struct{}),
@@ -63,7 +66,7 @@ func (c *Conn) readLoop() {
 	defer c.loop.group.conns.Done()
 	p := c.port
 	for {
-		n, err := c.nc.Read(p.rbuf)
+		n, err := p.nc.Read(p.rbuf)
 		p.rn, p.roff, p.rerr = n, 0, err
 		c.loop.Post(p.onRead)
 		if err != nil {
@@ -126,7 +129,7 @@ func (c *Conn) writeLoop() {
 		p.queued, p.spare = p.spare[:0], nil
 		p.inFlight = len(batch)
 		p.mu.Unlock()
-		_, err := c.nc.Write(batch)
+		_, err := p.nc.Write(batch)
 		p.mu.Lock()
 		p.inFlight = 0
 		p.spare = batch[:0]
@@ -157,5 +160,5 @@ func (p *portable) close(c *Conn) error {
 	p.mu.Lock()
 	p.werr = ErrClosed
 	p.mu.Unlock()
-	return c.nc.Close()
+	return p.nc.Close()
 }

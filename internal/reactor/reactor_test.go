@@ -103,11 +103,17 @@ func attachWhenAccepted(t *testing.T, g *Group, accepted chan net.Conn, h *echoH
 			t.FailNow()
 		}
 		l := g.Next()
+		peer := c.RemoteAddr().String()
 		l.Post(func() {
 			ac, err := l.Attach(c, h)
 			if err != nil {
 				t.Errorf("attach: %v", err)
 				return
+			}
+			// An attached socket still knows its peer, though the
+			// connection Go opened is gone.
+			if got := ac.NetConn().RemoteAddr().String(); got != peer {
+				t.Errorf("attached connection's peer: %s, want %s", got, peer)
 			}
 			// The first Readable comes with the first data; try at once
 			// for what came before the attach.

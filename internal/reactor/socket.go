@@ -14,8 +14,7 @@ import (
 // Socket thus works on a loop: it retries a temporary read error, and no
 // write of its ever fails for want of room.
 type Socket struct {
-	conn         net.Conn // nil once the loop has taken the descriptor
-	laddr, raddr net.Addr
+	conn net.Conn // nil once the loop has taken the descriptor
 
 	// The fields below belong to the loop once the Socket is attached.
 	fd int
@@ -33,7 +32,7 @@ var _ net.Conn = (*Socket)(nil)
 // tls.Client) so that a loop can take the TLS connection over later. Until
 // then the Socket behaves as c.
 func Wrap(c net.Conn) net.Conn {
-	return &Socket{conn: c, fd: -1, laddr: c.LocalAddr(), raddr: c.RemoteAddr()}
+	return &Socket{conn: c, fd: -1}
 }
 
 // Listener wraps ln so that every connection it accepts is a Socket.
@@ -80,11 +79,22 @@ func (s *Socket) Close() error {
 	return s.conn.Close()
 }
 
-// LocalAddr is the local address.
-func (s *Socket) LocalAddr() net.Addr { return s.laddr }
+// LocalAddr is the local address. An attached Socket keeps no addresses
+// (an idle connection is mostly what it keeps) and asks the kernel.
+func (s *Socket) LocalAddr() net.Addr {
+	if s.attached() {
+		return s.sockAddr(false)
+	}
+	return s.conn.LocalAddr()
+}
 
-// RemoteAddr is the peer's address.
-func (s *Socket) RemoteAddr() net.Addr { return s.raddr }
+// RemoteAddr is the peer's address; see LocalAddr.
+func (s *Socket) RemoteAddr() net.Addr {
+	if s.attached() {
+		return s.sockAddr(true)
+	}
+	return s.conn.RemoteAddr()
+}
 
 // SetDeadline sets the wrapped connection's deadlines; an attached Socket
 // never blocks, so it has none.

@@ -1,8 +1,10 @@
 package reactor
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"syscall"
 
@@ -32,14 +34,33 @@ func (s *Socket) detach() error {
 	if dupErr != nil {
 		return os.NewSyscallError("dup", dupErr)
 	}
-	if s.laddr == nil {
-		s.laddr, s.raddr = s.conn.LocalAddr(), s.conn.RemoteAddr()
-	}
 	s.conn.Close()
 	s.conn, s.fd = nil, fd
 	// Go keeps its sockets non-blocking, and the duplicate shares that
 	// flag; set it anyway, so a blocking read can never stall the loop.
 	return unix.SetNonblock(fd, true)
+}
+
+// sockAddr asks the kernel for the socket's address or its peer's; an
+// empty TCP address if it will not say (the socket is closed).
+func (s *Socket) sockAddr(peer bool) net.Addr {
+	var sa unix.Sockaddr
+	if s.fd >= 0 {
+		if peer {
+			sa, _ = unix.Getpeername(s.fd)
+		} else {
+			sa, _ = unix.Getsockname(s.fd)
+		}
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(bytes.Clone(a.Addr[:])), Port: a.Port}
+	case *unix.SockaddrInet6:
+		return &net.TCPAddr{IP: net.IP(bytes.Clone(a.Addr[:])), Port: a.Port}
+	case *unix.SockaddrUnix:
+		return &net.UnixAddr{Net: "unix", Name: a.Name}
+	}
+	return &net.TCPAddr{}
 }
 
 // read reads without blocking (see Socket).
