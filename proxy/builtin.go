@@ -63,7 +63,7 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, route *rou
 		return
 	}
 	bc.mu.Lock()
-	bc.start(s, label, r.RemoteAddr, bc.tick)
+	bc.start(s, label, r.RemoteAddr, newRuntimeAlarm(bc.tick))
 	bc.mu.Unlock()
 	// Served on a goroutine of its own, for the reason session.start
 	// gives; the tracker owns it.
@@ -132,6 +132,19 @@ func (bc *builtinConn) sendClose(payload []byte) {
 }
 
 func (bc *builtinConn) forceClose() { bc.peer.Close() }
+
+// runtimeAlarm is a lifecycle alarm on a runtime timer: the tick runs on
+// a goroutine of the timer's.
+type runtimeAlarm struct{ t *time.Timer }
+
+func newRuntimeAlarm(tick func()) runtimeAlarm {
+	t := time.AfterFunc(time.Hour, tick)
+	t.Stop()
+	return runtimeAlarm{t}
+}
+
+func (a runtimeAlarm) fireAt(at int64) { a.t.Reset(time.Duration(at - monotime())) }
+func (a runtimeAlarm) cancel()         { a.t.Stop() }
 
 // activityConn is a built-in connection's socket, counting what the client
 // sends: any frame, data or control, is a sign of life for keepalive.

@@ -215,6 +215,9 @@ func (ss *session) tick() {
 	}
 	ss.rearm()
 	for _, l := range ss.legs() {
+		if l.dead {
+			continue
+		}
 		ss.arm(l.live.verdictAt(s.pongTimeout))
 		if s.writeTimeout > 0 && l.blockedSince != 0 {
 			ss.arm(l.blockedSince + int64(s.writeTimeout))

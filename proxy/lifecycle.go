@@ -2,15 +2,20 @@ package proxy
 
 import (
 	"time"
+
+	"github.com/wsedge/wsedge/internal/reactor"
 )
 
-// clockBase anchors monotime.
-var clockBase = time.Now()
+// monotime is the clock deadlines are kept in: nanoseconds, 8 bytes where
+// a time.Time takes 24; zero means "none".
+func monotime() int64 { return reactor.Now() }
 
-// monotime is the monotonic clock in nanoseconds since the process
-// started: connections keep their deadlines as these 8-byte values, where
-// a time.Time takes 24. Zero means "none".
-func monotime() int64 { return int64(time.Since(clockBase)) }
+// alarm is how a lifecycle's deadlines wake its owner: a loop timer for a
+// relayed session, a runtime timer for a built-in connection.
+type alarm interface {
+	fireAt(at int64) // fire at at (a monotime), replacing an earlier setting
+	cancel()
+}
 
 // lifecycle is what every upgraded connection has, whether wsedge relays
 // it to a backend (session) or serves it itself (builtinConn): its
@@ -25,21 +30,19 @@ type lifecycle struct {
 	cause   string // the first reason the connection began to end
 	started int64
 
-	// timer runs the owner's tick at due: the next ping, a ping's
+	// alarm runs the owner's tick at due: the next ping, a ping's
 	// verdict, a write timeout or the end of the closing handshake.
-	timer    *time.Timer
+	alarm    alarm
 	due      int64
 	nextPing int64 // zero without keepalive
 	closeBy  int64 // zero until a closing handshake starts
 }
 
-// start records the start and arms the first ping; tick runs when the
-// timer fires (on whatever goroutine the owner arranges).
-func (lc *lifecycle) start(srv *Server, route, client string, tick func()) {
-	lc.srv, lc.route, lc.client = srv, route, client
+// start records the start and arms the first ping; the owner's tick runs
+// when a calls it.
+func (lc *lifecycle) start(srv *Server, route, client string, a alarm) {
+	lc.srv, lc.route, lc.client, lc.alarm = srv, route, client, a
 	lc.started = monotime()
-	lc.timer = time.AfterFunc(time.Hour, tick)
-	lc.timer.Stop()
 	if srv.pingInterval > 0 {
 		lc.nextPing = lc.started + int64(srv.pingInterval)
 		lc.arm(lc.nextPing)
@@ -52,7 +55,7 @@ func (lc *lifecycle) arm(t int64) {
 		return
 	}
 	lc.due = t
-	lc.timer.Reset(time.Duration(t - monotime()))
+	lc.alarm.fireAt(t)
 }
 
 // fired is called first thing in the owner's tick: the timer is no
@@ -95,9 +98,9 @@ func (lc *lifecycle) setCause(cause string) {
 	}
 }
 
-// stop cancels the timer. A tick already under way may still run; the
+// stop cancels the alarm. A tick already under way may still run; the
 // owner's tick checks that the connection is still open.
-func (lc *lifecycle) stop() { lc.timer.Stop() }
+func (lc *lifecycle) stop() { lc.alarm.cancel() }
 
 // logClosed logs the end of the connection with what the owner adds.
 func (lc *lifecycle) logClosed(attrs ...any) {

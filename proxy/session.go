@@ -16,6 +16,7 @@ import (
 // to the loop. Between reads a session holds no goroutine and no buffer.
 type session struct {
 	lifecycle
+	timer reactor.Timer // the lifecycle's alarm, on the loop
 	loop  *reactor.Loop
 	route *routes.Matched
 	up    *upstream.Conn
@@ -116,7 +117,8 @@ func (ss *session) attach() {
 		return
 	}
 	ss.client.conn, ss.backend.conn = client, backend
-	ss.lifecycle.start(ss.srv, ss.route.Route.Label(), client.NetConn().RemoteAddr().String(), func() { ss.loop.Post(ss.tick) })
+	ss.loop.InitTimer(&ss.timer, ss.tick)
+	ss.lifecycle.start(ss.srv, ss.route.Route.Label(), client.NetConn().RemoteAddr().String(), ss)
 	if early := ss.up.Early; len(early) > 0 {
 		ss.up.Early = nil
 		buf, head := ss.loop.Buffer(), ss.loop.Headroom()
@@ -180,6 +182,11 @@ func (ss *session) finish() {
 }
 
 func (ss *session) legs() [2]*leg { return [2]*leg{&ss.client, &ss.backend} }
+
+// fireAt and cancel make the session the alarm of its own lifecycle: its
+// tick runs on the loop.
+func (ss *session) fireAt(at int64) { ss.loop.SetTimer(&ss.timer, at) }
+func (ss *session) cancel()         { ss.loop.StopTimer(&ss.timer) }
 
 // goAway closes both legs with 1001 Going Away, for shutdown.
 func (ss *session) goAway() { ss.loop.Post(ss.goAwayOnLoop) }

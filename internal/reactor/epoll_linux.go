@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -96,6 +97,9 @@ func (l *Loop) runEpoll() {
 	e := l.ep
 	for !l.stopped {
 		timeout := -1
+		if d := l.untilNextTimer(); d >= 0 {
+			timeout = int((d + time.Millisecond - 1) / time.Millisecond)
+		}
 		l.polling.Store(true)
 		if !l.tasks.empty() {
 			l.polling.Store(false)
@@ -110,6 +114,7 @@ func (l *Loop) runEpoll() {
 			l.dispatch(&e.events[i])
 		}
 		l.runTasks()
+		l.runTimers()
 	}
 }
 

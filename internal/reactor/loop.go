@@ -3,6 +3,7 @@ package reactor
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Loop serves connections on one goroutine. Its methods may be called
@@ -12,8 +13,12 @@ type Loop struct {
 	buf      []byte
 	headroom int
 	tasks    tasks
-	running  sync.WaitGroup
-	stopped  bool // set on the loop by shutdown
+	timers   timerHeap
+	// dueTimers is runTimers' list of the timers it fires, kept to be
+	// reused.
+	dueTimers []*Timer
+	running   sync.WaitGroup
+	stopped   bool // set on the loop by shutdown
 
 	// ep is the epoll set on Linux; nil for a portable loop.
 	ep *epoll
@@ -67,9 +72,20 @@ func (l *Loop) run() {
 		l.runEpoll()
 		return
 	}
+	wait := time.NewTimer(time.Hour)
+	defer wait.Stop()
 	for !l.stopped {
-		<-l.wakeup
+		if d := l.untilNextTimer(); d >= 0 {
+			wait.Reset(d)
+			select {
+			case <-l.wakeup:
+			case <-wait.C:
+			}
+		} else {
+			<-l.wakeup
+		}
 		l.runTasks()
+		l.runTimers()
 	}
 }
 
