@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -36,6 +37,21 @@ func (tp *testProxy) dialRawClient(t testing.TB, path string) *rawPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return tp.rawHandshake(t, c, path)
+}
+
+// dialRawClientTLS is dialRawClient over the proxy's TLS listener.
+func (tp *testProxy) dialRawClientTLS(t testing.TB, path string) *rawPeer {
+	t.Helper()
+	c, err := tls.Dial("tcp", strings.TrimPrefix(tp.tlsURL, "wss://"), &tls.Config{RootCAs: tp.roots, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tp.rawHandshake(t, c, path)
+}
+
+func (tp *testProxy) rawHandshake(t testing.TB, c net.Conn, path string) *rawPeer {
+	t.Helper()
 	t.Cleanup(func() { c.Close() })
 	p := &rawPeer{t: t, conn: c, r: bufio.NewReader(c), client: true}
 	io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: relay.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+

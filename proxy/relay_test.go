@@ -371,9 +371,10 @@ func TestRelayBackpressure(t *testing.T) {
 		client := tp.dialRawClient(t, "/ws")
 		backend := b.accept(t)
 		// Small socket buffers at both ends, so that 24 MiB is far more
-		// than the kernel can hold on the way.
-		client.conn.(*net.TCPConn).SetWriteBuffer(64 << 10)
-		backend.conn.(*net.TCPConn).SetReadBuffer(64 << 10)
+		// than the kernel can hold on the way (see TestRelayTLSHeldBack on
+		// why not smaller).
+		client.conn.(*net.TCPConn).SetWriteBuffer(128 << 10)
+		backend.conn.(*net.TCPConn).SetReadBuffer(128 << 10)
 		const total = 24 << 20
 		payload := make([]byte, total)
 		rand.Read(payload)
@@ -414,6 +415,54 @@ func TestRelayBackpressure(t *testing.T) {
 		}
 		select {
 		case err := <-writeDone:
+			if err != nil {
+				t.Errorf("client write: %v", err)
+			}
+		case <-time.After(waitLimit):
+			t.Error("client write never finished")
+		}
+	})
+}
+
+// TestRelayTLSHeldBack: over TLS, a client leg held back while its
+// backend does not read keeps records crypto/tls has read but not
+// returned; none is stranded when the backend reads again, and every
+// message arrives in order.
+func TestRelayTLSHeldBack(t *testing.T) {
+	eachRelay(t, func(t *testing.T, relay RelayConfig) {
+		b := startRawBackend(t, nil)
+		cfg := testConfig(backendRoute("/ws", b.url()))
+		cfg.Relay = relay
+		tp := startProxy(t, cfg, true)
+		client := tp.dialRawClientTLS(t, "/ws")
+		backend := b.accept(t)
+		// A small receive buffer fills sooner; not below two segments
+		// of loopback's 64 KiB MSS, or the kernel holds back its window
+		// updates and the transfer crawls on 200 ms probes.
+		backend.conn.(*net.TCPConn).SetReadBuffer(128 << 10)
+		const n = 8000
+		msg := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1000+i%1000) }
+		var all []byte
+		for i := range n {
+			all = append(all, client.frameBytes(true, wsframe.OpBinary, msg(i))...)
+		}
+		sent := make(chan error, 1)
+		go func() {
+			client.conn.SetWriteDeadline(time.Now().Add(4 * waitLimit))
+			_, err := client.conn.Write(all)
+			sent <- err
+		}()
+		wstest.Eventually(t, waitLimit, func() bool {
+			_, held := tp.relayBacklog(t)
+			return held
+		})
+		for i := range n {
+			if got := backend.readFrame(); !bytes.Equal(got.payload, msg(i)) {
+				t.Fatalf("message %d: %d bytes, want %d of %d", i, len(got.payload), len(msg(i)), byte(i))
+			}
+		}
+		select {
+		case err := <-sent:
 			if err != nil {
 				t.Errorf("client write: %v", err)
 			}
