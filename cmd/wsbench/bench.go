@@ -1,18 +1,14 @@
 package main
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
-
-	"github.com/wsedge/wsedge/tlsconf"
 )
 
 // options are wsbench's flags.
@@ -24,6 +20,7 @@ type options struct {
 	dir      string
 	keep     bool
 	maxSteal float64
+	syscalls string // how system calls are counted: auto, perf, strace or off
 }
 
 // bench is one benchmark session: the working directory, the built
@@ -33,83 +30,73 @@ type bench struct {
 	dir     string
 	wsload  string // path of the built load tool
 	backend *process
-	targets []*target // direct, wsedge, and nginx when installed
+	targets []*target // direct, wsedge, and nginx and haproxy when installed
 	notes   []string  // lines for the report (skipped targets, versions)
 	steal   stealMeter
 }
 
-// target is something the load is pointed at.
-type target struct {
-	name     string
-	plainURL string   // ws:// URL of the echo route
-	tlsURL   string   // wss:// URL, or "" (direct has none)
-	proc     *process // nil for direct: its memory is not the proxy's
-}
-
 func newBench(o options) (*bench, error) {
-	if _, err := os.Stat("go.mod"); err != nil {
-		return nil, fmt.Errorf("run from the repository root (no go.mod here)")
-	}
-	dir := o.dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "wsbench")
-		if err != nil {
-			return nil, err
-		}
-		dir = d
+	dir, err := workDir(o.dir)
+	if err != nil {
+		return nil, err
 	}
 	return &bench{opts: o, dir: dir}, nil
 }
 
+// workDir checks that wsbench runs from the repository root (it builds
+// from there) and returns dir, or a new temporary directory if dir is "".
+func workDir(dir string) (string, error) {
+	if _, err := os.Stat("go.mod"); err != nil {
+		return "", fmt.Errorf("run from the repository root (no go.mod here)")
+	}
+	if dir != "" {
+		return dir, os.MkdirAll(dir, 0o755)
+	}
+	d, err := os.MkdirTemp("", "wsbench")
+	if err != nil {
+		return "", fmt.Errorf("working directory: %w", err)
+	}
+	return d, nil
+}
+
 // start builds the binaries, writes the certificate and configurations,
-// and starts the backend, wsedge and (if present) nginx.
+// and starts the backend, wsedge and (if installed) nginx and HAProxy.
 func (b *bench) start() error {
 	fmt.Fprintf(os.Stderr, "wsbench: working in %s\n", b.dir)
-	wsedgeBin := filepath.Join(b.dir, "wsedge")
-	b.wsload = filepath.Join(b.dir, "wsload")
-	for _, build := range [][]string{{"-o", wsedgeBin, "."}, {"-o", b.wsload, "./cmd/wsload"}} {
-		cmd := exec.Command("go", append([]string{"build"}, build...)...)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go build %s: %w", build[len(build)-1], err)
-		}
-	}
-	certFile, keyFile, err := b.writeCertificate()
+	wsedgeBin, wsloadBin, err := buildBinaries(b.dir)
 	if err != nil {
 		return err
 	}
-	ports, err := freePorts(5)
+	b.wsload = wsloadBin
+	cert, err := writeCertificate(b.dir)
+	if err != nil {
+		return err
+	}
+	ports, err := freePorts(7)
 	if err != nil {
 		return err
 	}
 	backendAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	if b.backend, err = startProcess(b.dir, "backend", self, "backend", "-addr", backendAddr); err != nil {
+	if b.backend, err = startBackend(b.dir, backendAddr); err != nil {
 		return err
 	}
 	b.targets = append(b.targets, &target{name: "direct", plainURL: "ws://" + backendAddr + "/ws"})
 
-	wsedgeCfg := filepath.Join(b.dir, "wsedge.yaml")
-	if err := os.WriteFile(wsedgeCfg, []byte(wsedgeConfig(ports[1], ports[2], backendAddr, certFile, keyFile)), 0o600); err != nil {
-		return err
-	}
-	p, err := startProcess(b.dir, "wsedge", wsedgeBin, "-config", wsedgeCfg, "-log-level", "warn")
+	wsedgeCfg := wsedgeConfig(ports[1], ports[2], backendAddr, cert)
+	t, err := startWsedge(b.dir, wsedgeBin, wsedgeCfg, ports[1], ports[2])
 	if err != nil {
 		return err
 	}
-	b.targets = append(b.targets, &target{name: "wsedge", proc: p,
-		plainURL: fmt.Sprintf("ws://127.0.0.1:%d/ws", ports[1]), tlsURL: fmt.Sprintf("wss://127.0.0.1:%d/ws", ports[2])})
-
-	nginxBin, err := exec.LookPath("nginx")
-	if err != nil {
-		b.notes = append(b.notes, "nginx: not installed, skipped (apt-get install nginx to compare)")
-	} else {
-		if err := b.startNginx(nginxBin, ports[3], ports[4], backendAddr, certFile, keyFile); err != nil {
-			return err
-		}
+	b.targets = append(b.targets, t)
+	if err := b.startReference("nginx", func(bin string) (*target, error) {
+		return startNginx(b.dir, bin, ports[3], ports[4], backendAddr, cert)
+	}); err != nil {
+		return err
+	}
+	if err := b.startReference("haproxy", func(bin string) (*target, error) {
+		return startHAProxy(b.dir, bin, ports[5], ports[6], backendAddr, cert, b.haproxyMaxConn())
+	}); err != nil {
+		return err
 	}
 	for _, t := range b.targets {
 		if err := waitListening(t.plainURL); err != nil {
@@ -119,44 +106,44 @@ func (b *bench) start() error {
 	return nil
 }
 
-func (b *bench) startNginx(bin string, plainPort, tlsPort int, backendAddr, certFile, keyFile string) error {
-	prefix := filepath.Join(b.dir, "nginx")
-	if err := os.MkdirAll(filepath.Join(prefix, "logs"), 0o755); err != nil {
-		return err
+// startReference starts a reference proxy if its binary is installed,
+// and notes that it was skipped otherwise.
+func (b *bench) startReference(name string, start func(bin string) (*target, error)) error {
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		b.notes = append(b.notes, fmt.Sprintf("%s: not installed, skipped (apt-get install %s to compare)", name, name))
+		return nil
 	}
-	conf := filepath.Join(prefix, "nginx.conf")
-	text := nginxConfig(plainPort, tlsPort, backendAddr, certFile, keyFile, prefix)
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		return err
-	}
-	p, err := startProcess(b.dir, "nginx", bin, "-p", prefix, "-c", conf, "-g", "daemon off;")
+	t, err := start(bin)
 	if err != nil {
 		return err
 	}
-	b.targets = append(b.targets, &target{name: "nginx", proc: p,
-		plainURL: fmt.Sprintf("ws://127.0.0.1:%d/ws", plainPort), tlsURL: fmt.Sprintf("wss://127.0.0.1:%d/ws", tlsPort)})
+	b.targets = append(b.targets, t)
 	return nil
 }
 
-// writeCertificate writes an ECDSA P-256 certificate for 127.0.0.1 and
-// its key into the working directory, for wsedge and nginx alike.
-func (b *bench) writeCertificate() (string, string, error) {
-	c, err := tlsconf.SelfSigned([]string{"127.0.0.1", "localhost"}, 24*time.Hour)
-	if err != nil {
-		return "", "", err
+// haproxyMaxConn is HAProxy's maxconn: room for the idle workload's
+// connections and a margin, within the descriptors this process may
+// hand down (two per proxied connection).
+func (b *bench) haproxyMaxConn() int {
+	want := max(b.opts.idle+1000, 4096)
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return want
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
-	if err != nil {
-		return "", "", err
+	// An unlimited hard limit is capped at the kernel's default nr_open.
+	return min(want, (int(min(lim.Max, 1<<20))-fdMargin)/2)
+}
+
+// proxies are the targets with a proxy process (all but direct).
+func (b *bench) proxies() []*target {
+	var out []*target
+	for _, t := range b.targets {
+		if t.proc != nil {
+			out = append(out, t)
+		}
 	}
-	certFile, keyFile := filepath.Join(b.dir, "cert.pem"), filepath.Join(b.dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o644); err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		return "", "", err
-	}
-	return certFile, keyFile, nil
+	return out
 }
 
 func (b *bench) close() {
@@ -176,10 +163,12 @@ func (b *bench) close() {
 // environment describes the machine and versions for the report.
 func (b *bench) environment() string {
 	var s strings.Builder
-	fmt.Fprintf(&s, "machine: %s, %d cores, %s\n", cpuModel(), runtime.NumCPU(), kernel())
-	fmt.Fprintf(&s, "go: %s\n", runtime.Version())
+	s.WriteString(machineLines())
 	if out, err := exec.Command("nginx", "-v").CombinedOutput(); err == nil {
 		fmt.Fprintf(&s, "nginx: %s", strings.TrimPrefix(string(out), "nginx version: "))
+	}
+	if v := haproxyVersion(); v != "" {
+		fmt.Fprintf(&s, "haproxy: %s\n", v)
 	}
 	fmt.Fprintf(&s, "runs: %d per target, interleaved; %v each; medians\n", b.opts.runs, b.opts.duration)
 	fmt.Fprintf(&s, "cpu steal while loads ran: %.1f%% (time the hypervisor gave to other guests; runs above %.0f%% were repeated, up to %d times)\n", b.steal.percent(), b.opts.maxSteal, maxAttempts)
@@ -187,6 +176,11 @@ func (b *bench) environment() string {
 		fmt.Fprintln(&s, n)
 	}
 	return s.String()
+}
+
+// machineLines are the machine and Go version, for every report.
+func machineLines() string {
+	return fmt.Sprintf("machine: %s, %d cores, %s\ngo: %s\n", cpuModel(), runtime.NumCPU(), kernel(), runtime.Version())
 }
 
 func cpuModel() string {
@@ -216,7 +210,7 @@ func freePorts(n int) ([]int, error) {
 	for range n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("find a free port: %w", err)
 		}
 		lns = append(lns, ln)
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)

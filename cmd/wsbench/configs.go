@@ -1,11 +1,14 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"runtime"
+	"time"
+)
 
 // wsedgeConfig is wsedge in front of the backend on /ws, plain and TLS,
-// with the defaults a user gets (keepalive on) and logging at warn, like
-// nginx below with access_log off: neither logs per connection.
-func wsedgeConfig(plainPort, tlsPort int, backendAddr, certFile, keyFile string) string {
+// with the defaults a user gets (keepalive on).
+func wsedgeConfig(plainPort, tlsPort int, backendAddr string, cert certFiles) string {
 	return fmt.Sprintf(`listen:
   http: "127.0.0.1:%d"
   https: "127.0.0.1:%d"
@@ -16,14 +19,19 @@ tls:
 routes:
   - path: /ws
     backend: ws://%s/
-`, plainPort, tlsPort, certFile, keyFile, backendAddr)
+`, plainPort, tlsPort, cert.cert, cert.key, backendAddr)
+}
+
+// keepaliveConfig is a keepalive section to append to wsedgeConfig.
+func keepaliveConfig(pingInterval, pongTimeout time.Duration) string {
+	return fmt.Sprintf("keepalive:\n  ping_interval: %v\n  pong_timeout: %v\n", pingInterval, pongTimeout)
 }
 
 // nginxConfig is the usual WebSocket reverse proxy (nginx.org's "WebSocket
 // proxying"), tuned as a user would for many connections: worker per
 // core, enough worker_connections, TLS with the same certificate, session
 // cache and tickets on, no access log.
-func nginxConfig(plainPort, tlsPort int, backendAddr, certFile, keyFile, prefix string) string {
+func nginxConfig(plainPort, tlsPort int, backendAddr string, cert certFiles, prefix string) string {
 	return fmt.Sprintf(`worker_processes auto;
 worker_rlimit_nofile 40000;
 pid %[6]s/nginx.pid;
@@ -59,5 +67,37 @@ http {
         }
     }
 }
-`, plainPort, tlsPort, backendAddr, certFile, keyFile, prefix)
+`, plainPort, tlsPort, backendAddr, cert.cert, cert.key, prefix)
+}
+
+// haproxyConfig is the usual production configuration for WebSocket in
+// HTTP mode: HAProxy recognises the upgrade itself and switches the
+// connection to a tunnel, where "timeout tunnel" replaces the client and
+// server timeouts. One thread per core, the same certificate (HAProxy
+// wants it and its key in one file), TLS 1.2 minimum, HAProxy's default
+// session cache and tickets, no logging (no log directive). maxconn is
+// set globally and in defaults, since a frontend's own default is lower.
+func haproxyConfig(plainPort, tlsPort int, backendAddr string, cert certFiles, maxConn int) string {
+	return fmt.Sprintf(`global
+    nbthread %[1]d
+    maxconn %[2]d
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+
+defaults
+    mode http
+    maxconn %[2]d
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout tunnel 1h
+    timeout client-fin 30s
+
+frontend ws
+    bind 127.0.0.1:%[3]d
+    bind 127.0.0.1:%[4]d ssl crt %[5]s alpn http/1.1
+    default_backend echo
+
+backend echo
+    server echo1 %[6]s
+`, runtime.NumCPU(), maxConn, plainPort, tlsPort, cert.combined, backendAddr)
 }

@@ -1,11 +1,20 @@
 // Command wsbench runs the same WebSocket load against a direct gorilla
-// echo server, against wsedge in front of it, and against nginx in front
-// of it (when nginx is installed), interleaved and repeated, and prints one
-// table of medians and ratios. It is what bench/run runs.
+// echo server, against wsedge in front of it, and against nginx and
+// HAProxy in front of it (each when installed), interleaved and repeated,
+// and prints one table of medians and ratios. It is what bench/run runs.
 //
 //	go run ./cmd/wsbench [-runs 5] [-duration 5s] [-idle 8000] [-only 1,2,5]
 //
-// Everything listens on 127.0.0.1. Binaries (wsedge, wsload) are built into
+// Besides throughput, latency and memory it measures what a round trip
+// costs each proxy: its CPU time (from /proc) and its system calls (perf
+// or strace) over exactly wsload's measured phase.
+//
+//	go run ./cmd/wsbench idlescale [-plain] [-steps 1000,2500,5000,max]
+//
+// measures wsedge alone with idle connections in steps up to what its
+// open-file limit allows (see idlescale.go); bench/idle-scale runs it.
+//
+// Everything listens on loopback. Binaries (wsedge, wsload) are built into
 // a temporary directory along with the configurations, a generated ECDSA
 // certificate and the logs.
 package main
@@ -21,8 +30,13 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "backend" {
-		os.Exit(runBackend(os.Args[2:]))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "backend":
+			os.Exit(runBackend(os.Args[2:]))
+		case "idlescale":
+			os.Exit(runIdleScale(os.Args[2:]))
+		}
 	}
 	os.Exit(run())
 }
@@ -36,7 +50,14 @@ func run() int {
 	flag.StringVar(&o.dir, "dir", "", "working directory for binaries, configs and logs (default: a new temporary one)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory")
 	flag.Float64Var(&o.maxSteal, "max-steal", 10, "repeat (up to 3 times) a run during which the hypervisor took more than this `percent` of the CPU")
+	flag.StringVar(&o.syscalls, "syscalls", "auto", "count the proxies' system calls with `tool`: perf, strace, auto (perf if installed, else strace) or off")
 	flag.Parse()
+	switch o.syscalls {
+	case "auto", "perf", "strace", "off":
+	default:
+		fmt.Fprintf(os.Stderr, "wsbench: -syscalls %q: want auto, perf, strace or off\n", o.syscalls)
+		return 2
+	}
 
 	b, err := newBench(o)
 	if err != nil {

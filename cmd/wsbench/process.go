@@ -17,13 +17,17 @@ import (
 type process struct {
 	name, dir, bin string
 	args           []string
-	cmd            *exec.Cmd
-	done           chan struct{}
+	// stopSignal asks the process to stop gracefully: SIGTERM for Go
+	// programs, SIGQUIT for nginx, SIGUSR1 (soft stop) for HAProxy.
+	stopSignal syscall.Signal
+	cmd        *exec.Cmd
+	done       chan struct{}
 }
 
-// startProcess starts bin with args, logging to dir/name.log.
-func startProcess(dir, name, bin string, args ...string) (*process, error) {
-	p := &process{name: name, dir: dir, bin: bin, args: args}
+// startProcess starts bin with args, logging to dir/name.log; stop sends
+// it stopSignal.
+func startProcess(dir, name string, stopSignal syscall.Signal, bin string, args ...string) (*process, error) {
+	p := &process{name: name, dir: dir, bin: bin, args: args, stopSignal: stopSignal}
 	return p, p.start()
 }
 
@@ -59,14 +63,11 @@ func (p *process) restart(listenURL string) error {
 	return waitListening(listenURL)
 }
 
-// stop sends SIGTERM (SIGQUIT for nginx: a graceful stop) and waits,
-// killing after a few seconds.
+// stop sends the graceful stop signal and waits, killing after a few
+// seconds (a soft-stopped HAProxy, for one, waits for every open
+// connection).
 func (p *process) stop() {
-	sig := syscall.SIGTERM
-	if p.name == "nginx" {
-		sig = syscall.SIGQUIT
-	}
-	p.cmd.Process.Signal(sig)
+	p.cmd.Process.Signal(p.stopSignal)
 	select {
 	case <-p.done:
 	case <-time.After(5 * time.Second):
@@ -93,17 +94,29 @@ func (p *process) pids() []int {
 }
 
 func ppid(pid int) int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return -1
-	}
-	// The command name is in parentheses and may hold spaces.
-	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-	if len(fields) < 2 {
+	fields, err := statFields(pid)
+	if err != nil || len(fields) < 2 {
 		return -1
 	}
 	n, _ := strconv.Atoi(fields[1])
 	return n
+}
+
+// statFields returns the fields of /proc/PID/stat after the command name,
+// so that fields[0] is field 3 of proc(5) (state), fields[1] field 4
+// (ppid), and so on.
+func statFields(pid int) ([]string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	return statFieldsOf(string(data)), nil
+}
+
+// statFieldsOf splits a /proc/PID/stat line. The command name is in
+// parentheses and may hold spaces and parentheses: it ends at the last ')'.
+func statFieldsOf(line string) []string {
+	return strings.Fields(line[strings.LastIndexByte(line, ')')+1:])
 }
 
 // rssKiB is the resident memory of the process and its children.
@@ -135,6 +148,24 @@ func (p *process) openFiles() int {
 		}
 	}
 	return total
+}
+
+// steadyOpenFiles is openFiles once it has held still for a few polls
+// (or after a few seconds). Right after waitListening, the process may
+// not have closed the probe connection yet: counted in a baseline, it
+// would make the baseline one too high.
+func (p *process) steadyOpenFiles() int {
+	last, same := p.openFiles(), 0
+	waitFor(5*time.Second, func() bool {
+		n := p.openFiles()
+		if n == last {
+			same++
+		} else {
+			last, same = n, 0
+		}
+		return same >= 3
+	})
+	return last
 }
 
 // waitListening waits until something accepts TCP on rawURL's address.

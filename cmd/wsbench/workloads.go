@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,7 +13,7 @@ import (
 )
 
 // row is one line of the report: a metric measured on some targets, with
-// the goal it is held to.
+// the goals it is held to.
 type row struct {
 	id, workload, metric string
 	values               map[string][]float64 // by target name, one per run
@@ -25,13 +27,21 @@ type goal struct {
 	ref    string // "direct", "nginx", "wsedge-plain" or "" for a bound
 	factor float64
 	bound  float64
+	info   bool // a stretch figure shown for information, not a goal that fails
 }
 
 func newRow(id, workload, metric string, lower bool, goals ...goal) *row {
 	return &row{id: id, workload: workload, metric: metric, values: map[string][]float64{}, lowerIsBetter: lower, goals: goals}
 }
 
-func (r *row) add(target string, v float64) { r.values[target] = append(r.values[target], v) }
+// add records one run's value for target; NaN means the metric does not
+// apply to the target (direct has no proxy CPU) and is not recorded.
+func (r *row) add(target string, v float64) {
+	if math.IsNaN(v) {
+		return
+	}
+	r.values[target] = append(r.values[target], v)
+}
 
 // runWorkloads runs every selected workload and returns the report rows.
 func (b *bench) runWorkloads() []*row {
@@ -39,38 +49,46 @@ func (b *bench) runWorkloads() []*row {
 	want := func(n string) bool { return b.opts.only == "" || strings.Contains(","+b.opts.only+",", ","+n+",") }
 	d := b.opts.duration
 	if want("1") {
-		r := newRow("1", "100 conns, 64 B echo, plain", "msgs/s", false, goal{ref: "direct", factor: 0.65}, goal{ref: "nginx", factor: 1.15})
-		b.interleave(r, load{mode: "echo", conns: 100, size: 64, duration: d}, false, func(x loadResult) float64 { return x.MsgsPerSec })
-		rows = append(rows, r)
+		const name = "100 conns, 64 B echo, plain"
+		msgs := newRow("1", name, "msgs/s", false, goal{ref: "nginx", factor: 1}, goal{ref: "nginx", factor: 1.15, info: true})
+		cpu := newRow("1", name, "proxy CPU µs/round trip", true, goal{ref: "nginx", factor: 1})
+		l := load{mode: "echo", conns: 100, size: 64, duration: d}
+		b.interleave([]*row{msgs, cpu}, b.targets, l, throughputAndCPU)
+		calls := newRow("1", name, "syscalls/round trip", true, goal{bound: 4.5})
+		b.syscallsPerRoundTrip(calls, l)
+		rows = append(rows, msgs, cpu, calls)
 	}
 	if want("2") {
-		r := newRow("2", "10 conns, 64 KiB echo, plain", "MB/s", false, goal{ref: "direct", factor: 0.85}, goal{ref: "nginx", factor: 1.2})
-		b.interleave(r, load{mode: "echo", conns: 10, size: 64 << 10, duration: d}, false, func(x loadResult) float64 { return x.MBPerSec })
+		r := newRow("2", "10 conns, 64 KiB echo, plain", "MB/s", false, goal{ref: "direct", factor: 0.85}, goal{ref: "nginx", factor: 1.5})
+		b.interleave([]*row{r}, b.targets, load{mode: "echo", conns: 10, size: 64 << 10, duration: d},
+			func(m measurement) []float64 { return []float64{m.load.MBPerSec} })
 		rows = append(rows, r)
 	}
 	if want("3") {
 		p50 := newRow("3", "1 conn, 64 B round trip", "p50 µs", true, goal{ref: "nginx", factor: 1})
 		p99 := newRow("3", "1 conn, 64 B round trip", "p99 µs", true, goal{ref: "nginx", factor: 1})
-		b.interleaveMany([]*row{p50, p99}, load{mode: "echo", conns: 1, size: 64, duration: d}, false,
-			func(x loadResult) []float64 { return []float64{x.Latency.P50, x.Latency.P99} })
+		b.interleave([]*row{p50, p99}, b.targets, load{mode: "echo", conns: 1, size: 64, duration: d},
+			func(m measurement) []float64 { return []float64{m.load.Latency.P50, m.load.Latency.P99} })
 		rows = append(rows, p50, p99)
 	}
 	if want("4") {
-		plain := newRow("4", fmt.Sprintf("%d idle proxied conns, plain", b.opts.idle), "RSS KiB/conn", true, goal{ref: "nginx", factor: 0.7}, goal{bound: 12})
-		tls := newRow("4", fmt.Sprintf("%d idle proxied conns, TLS", b.opts.idle), "RSS KiB/conn", true, goal{ref: "nginx", factor: 0.7})
+		plain := newRow("4", fmt.Sprintf("%d idle proxied conns, plain", b.opts.idle), "RSS KiB/conn", true, goal{bound: 4})
+		tls := newRow("4", fmt.Sprintf("%d idle proxied conns, TLS", b.opts.idle), "RSS KiB/conn", true, goal{bound: 12})
 		b.idleMemory(plain, tls)
 		rows = append(rows, plain, tls)
 	}
 	if want("5") {
 		// nginx 1.22 with OpenSSL 3.0 cannot do the post-quantum hybrid
-		// Go prefers, so the comparison offers both proxies X25519; the
-		// second row is what a client offering Go's default gets.
+		// Go prefers (nor can HAProxy 2.6 on it), so the comparison
+		// offers every proxy X25519; the second row is what a client
+		// offering Go's default gets.
 		r := newRow("5", "new wss connections (TLS + upgrade + dial), X25519", "conns/s", false, goal{ref: "nginx", factor: 1.2})
 		hs := load{mode: "handshake", conns: 4, size: 64, duration: d, tls: true, extra: []string{"-curves", "x25519"}}
-		b.interleaveProxies(r, hs, func(x loadResult) float64 { return x.HandshakesPerSec })
+		handshakes := func(m measurement) []float64 { return []float64{m.load.HandshakesPerSec} }
+		b.interleave([]*row{r}, b.proxies(), hs, handshakes)
 		pq := newRow("5", "new wss connections, client offers X25519MLKEM768 (info)", "conns/s", false)
 		hs.extra = nil
-		b.interleaveProxies(pq, hs, func(x loadResult) float64 { return x.HandshakesPerSec })
+		b.interleave([]*row{pq}, b.proxies(), hs, handshakes)
 		rows = append(rows, r, pq)
 	}
 	if want("6") {
@@ -81,67 +99,123 @@ func (b *bench) runWorkloads() []*row {
 	if want("7") {
 		rows = append(rows, allocationsRow())
 	}
+	if want("8") {
+		const name = "wss, 100 conns, 1 KiB echo"
+		msgs := newRow("8", name, "msgs/s", false, goal{ref: "nginx", factor: 1.1})
+		cpu := newRow("8", name, "proxy CPU µs/round trip", true, goal{ref: "nginx", factor: 1})
+		b.interleave([]*row{msgs, cpu}, b.proxies(), load{mode: "echo", conns: 100, size: 1 << 10, duration: d, tls: true}, throughputAndCPU)
+		rows = append(rows, msgs, cpu)
+	}
 	return rows
 }
 
-// interleave runs l against every target once per run, rotating the
-// order from run to run so no target always goes first.
-func (b *bench) interleave(r *row, l load, tls bool, metric func(loadResult) float64) {
-	b.interleaveMany([]*row{r}, l, tls, func(x loadResult) []float64 { return []float64{metric(x)} })
+// measurement is one wsload run against a target: wsload's summary and
+// the proxy's CPU time during the measured phase.
+type measurement struct {
+	load     loadResult
+	proxyCPU time.Duration
+	hasProxy bool // false for direct, which has no proxy process
 }
 
-func (b *bench) interleaveMany(rows []*row, l load, tls bool, metrics func(loadResult) []float64) {
+// cpuPerRoundTrip is the proxy's CPU time per round trip of the measured
+// phase in µs, or NaN without a proxy or round trips.
+func (m measurement) cpuPerRoundTrip() float64 {
+	if !m.hasProxy || m.load.MessagesMeasured == 0 {
+		return math.NaN()
+	}
+	return float64(m.proxyCPU.Microseconds()) / float64(m.load.MessagesMeasured)
+}
+
+// throughputAndCPU are the values of an echo workload's two rows.
+func throughputAndCPU(m measurement) []float64 {
+	return []float64{m.load.MsgsPerSec, m.cpuPerRoundTrip()}
+}
+
+// interleave runs l against each of targets once per run, rotating the
+// order from run to run so no target always goes first, and adds what
+// metrics makes of each run to rows, one value per row.
+func (b *bench) interleave(rows []*row, targets []*target, l load, metrics func(measurement) []float64) {
 	for run := range b.opts.runs {
-		for i := range b.targets {
-			t := b.targets[(i+run)%len(b.targets)]
-			url := t.plainURL
-			if tls {
-				url = t.tlsURL
-			}
-			res, err := b.runLoad(url, l)
+		for i := range targets {
+			t := targets[(i+run)%len(targets)]
+			m, err := b.measure(t, l)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "wsbench: workload %s, %s: %v\n", rows[0].id, t.name, err)
 				continue
 			}
-			for j, v := range metrics(res) {
+			values := metrics(m)
+			for j, v := range values {
 				rows[j].add(t.name, v)
 			}
-			fmt.Fprintf(os.Stderr, "wsbench: workload %s run %d %-7s %v\n", rows[0].id, run+1, t.name, metrics(res))
+			fmt.Fprintf(os.Stderr, "wsbench: workload %s run %d %-7s %v\n", rows[0].id, run+1, t.name, values)
 		}
 	}
 }
 
-// interleaveProxies is interleave over the targets with a TLS listener.
-func (b *bench) interleaveProxies(r *row, l load, metric func(loadResult) float64) {
-	saved := b.targets
-	var proxies []*target
-	for _, t := range saved {
-		if t.tlsURL != "" {
-			proxies = append(proxies, t)
+// measure runs l against t and, for a proxy, reads its CPU time at the
+// start and end of the measured phase.
+func (b *bench) measure(t *target, l load) (measurement, error) {
+	if t.proc == nil {
+		r, err := b.runLoad(t.url(l.tls), l, nil)
+		return measurement{load: r}, err
+	}
+	cpu := &cpuMeter{proc: t.proc}
+	r, err := b.runLoad(t.url(l.tls), l, cpu)
+	return measurement{load: r, proxyCPU: cpu.used, hasProxy: true}, err
+}
+
+// syscallsPerRoundTrip runs l against each proxy once per run,
+// interleaved, with its system calls counted over the measured phase,
+// and writes the count by name of each run into the working directory.
+// These runs are apart from the throughput runs: tracing costs the proxy
+// CPU time, which must not show in the other rows.
+func (b *bench) syscallsPerRoundTrip(r *row, l load) {
+	tool, ok, reason := findSyscallTool(b.opts.syscalls)
+	if !ok {
+		b.notes = append(b.notes, reason)
+		return
+	}
+	if tool.name == "strace" {
+		b.notes = append(b.notes, "syscalls per round trip: counted with strace -f (perf is not installed); the proxies ran traced, so only the count means anything in those runs")
+	}
+	proxies := b.proxies()
+	for run := range b.opts.runs {
+		for i := range proxies {
+			t := proxies[(i+run)%len(proxies)]
+			base := fmt.Sprintf("syscalls-%s-run%d", t.name, run+1)
+			c := newSyscallCounter(tool, t.proc, b.dir, base)
+			res, err := b.runLoad(t.plainURL, l, c)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "wsbench: workload 1 (syscalls), %s: %v\n", t.name, err)
+				continue
+			}
+			total, _ := c.counts()
+			r.add(t.name, perRoundTrip(total, res.MessagesMeasured))
+			report := syscallBreakdown(c, t.name, res.MessagesMeasured)
+			if err := os.WriteFile(filepath.Join(b.dir, base+".txt"), []byte(report), 0o644); err != nil {
+				fmt.Fprintf(os.Stderr, "wsbench: %v\n", err)
+			}
+			fmt.Fprintf(os.Stderr, "wsbench: workload 1 run %d %-7s %.2f syscalls/round trip (%s)\n",
+				run+1, t.name, perRoundTrip(total, res.MessagesMeasured), topSyscalls(c, res.MessagesMeasured, 4))
 		}
 	}
-	b.targets = proxies
-	b.interleave(r, l, true, metric)
-	b.targets = saved
+	b.notes = append(b.notes, fmt.Sprintf("syscalls by name, per target and run: %s/syscalls-*.txt (kept with -keep or -dir)", b.dir))
 }
 
 // wssVersusPlain runs the load over wss and over ws against wsedge (and
-// over wss against nginx, for reference), interleaved.
+// over wss against the other proxies, for reference), interleaved.
 func (b *bench) wssVersusPlain(r *row, l load) {
 	for run := range b.opts.runs {
-		for _, t := range b.targets {
-			if t.tlsURL == "" {
-				continue
-			}
+		for _, t := range b.proxies() {
 			tl := l
 			tl.tls = true
-			if res, err := b.runLoad(t.tlsURL, tl); err == nil {
+			if res, err := b.runLoad(t.tlsURL, tl, nil); err == nil {
 				r.add(t.name, res.MsgsPerSec)
 			} else {
 				fmt.Fprintf(os.Stderr, "wsbench: workload 6, %s: %v\n", t.name, err)
 			}
 			if t.name == "wsedge" {
-				if res, err := b.runLoad(t.plainURL, l); err == nil {
+				if res, err := b.runLoad(t.plainURL, l, nil); err == nil {
 					r.add("wsedge-plain", res.MsgsPerSec)
 				}
 			}
@@ -154,16 +228,12 @@ func (b *bench) wssVersusPlain(r *row, l load) {
 // TLS, and records the growth of its resident memory per connection.
 func (b *bench) idleMemory(plain, tls *row) {
 	for run := range b.opts.runs {
-		for _, t := range b.targets {
-			if t.proc == nil {
-				continue
-			}
+		for _, t := range b.proxies() {
 			for _, mode := range []struct {
 				r   *row
-				url string
 				tls bool
-			}{{plain, t.plainURL, false}, {tls, t.tlsURL, true}} {
-				kib, err := b.idleRSS(t, mode.url, mode.tls)
+			}{{plain, false}, {tls, true}} {
+				kib, err := b.idleRSS(t, mode.tls)
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "wsbench: workload 4, %s: %v\n", t.name, err)
 					continue
@@ -179,38 +249,28 @@ func (b *bench) idleMemory(plain, tls *row) {
 // so the proxy is measured idle rather than mid-handshake.
 const idleSettle = 3 * time.Second
 
-func (b *bench) idleRSS(t *target, url string, tls bool) (float64, error) {
+func (b *bench) idleRSS(t *target, tls bool) (float64, error) {
 	n := b.opts.idle
 	if err := t.proc.restart(t.plainURL); err != nil {
 		return 0, err
 	}
-	baseRSS, baseFiles := t.proc.rssKiB(), t.proc.openFiles()
-	stop, err := b.startLoad(url, load{mode: "idle", conns: n, size: 64, duration: 10 * time.Minute, tls: tls, extra: []string{"-ramp", "4000"}})
+	baseFiles := t.proc.steadyOpenFiles()
+	baseRSS := t.proc.rssKiB()
+	l := load{mode: "idle", conns: n, size: 64, duration: 10 * time.Minute, tls: tls, extra: []string{"-ramp", "4000"}}
+	h, err := startHeldLoad(b.wsload, l.args(t.url(tls)))
 	if err != nil {
 		return 0, err
 	}
 	defer func() {
-		stop()
+		h.stop(15 * time.Second)
 		waitFor(time.Minute, func() bool { return t.proc.openFiles() <= baseFiles+16 })
 	}()
 	// Each proxied connection holds two descriptors, one per leg.
-	if !waitFor(2*time.Minute, func() bool { return t.proc.openFiles() >= baseFiles+2*n }) {
+	if !waitFor(2*time.Minute, func() bool { return t.proc.openFiles() >= baseFiles+2*n || h.exited() }) || h.exited() {
 		return 0, fmt.Errorf("only %d of %d connections opened", (t.proc.openFiles()-baseFiles)/2, n)
 	}
 	time.Sleep(idleSettle)
 	return float64(t.proc.rssKiB()-baseRSS) / float64(n), nil
-}
-
-// waitFor polls cond every 100ms until it holds or limit passes.
-func waitFor(limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return true
 }
 
 var allocsRE = regexp.MustCompile(`BenchmarkPump/(\S+)/64B-\d+\s+\d+\s+[\d.]+ ns/op.*?\s([\d.]+) allocs/op`)
@@ -218,7 +278,7 @@ var allocsRE = regexp.MustCompile(`BenchmarkPump/(\S+)/64B-\d+\s+\d+\s+[\d.]+ ns
 // allocationsRow runs the pump micro-benchmark for its allocations per
 // forwarded message (workload 7), one figure per direction.
 func allocationsRow() *row {
-	r := newRow("7", "steady-state forwarding, 64 B", "allocs/msg", true, goal{bound: 1})
+	r := newRow("7", "steady-state forwarding, 64 B", "allocs/msg", true, goal{bound: 0})
 	out, err := exec.Command("go", "test", "-run", "XXX", "-bench", "Pump/.*/64B", "-benchtime", "200000x", "-benchmem", "./proxy").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "wsbench: workload 7: %v\n%s", err, out)

@@ -7,7 +7,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -44,7 +46,35 @@ func newDialer(o *options) *websocket.Dialer {
 		d.WriteBufferPool = &sync.Pool{}
 		d.ReadBufferSize = lightReadBuffer
 	}
+	if len(o.localAddrs) > 0 {
+		d.NetDialContext = newSourceRotation(o.localAddrs).dialContext
+	}
 	return d
+}
+
+// sourceRotation dials from its local addresses in turn. One source
+// address has one range of ephemeral ports towards a given target
+// (about 28,000 on Linux by default); several let one machine open more
+// connections to it, and let a proxy under test see many clients.
+type sourceRotation struct {
+	dialers []*net.Dialer
+	next    atomic.Uint64
+}
+
+func newSourceRotation(addrs []net.IP) *sourceRotation {
+	r := &sourceRotation{}
+	for _, ip := range addrs {
+		r.dialers = append(r.dialers, &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}})
+	}
+	return r
+}
+
+// dialContext is the dialer's NetDialContext: the TCP connection only,
+// gorilla adds TLS on top for wss://. Its errors name the source address
+// already ("dial tcp 127.0.0.2:0->...").
+func (r *sourceRotation) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := r.dialers[(r.next.Add(1)-1)%uint64(len(r.dialers))]
+	return d.DialContext(ctx, network, addr)
 }
 
 // dial opens one WebSocket connection to the target. A handshake the

@@ -53,7 +53,7 @@ func runEcho(ctx context.Context, env *runEnv) (summary, error) {
 	start := make(chan struct{})
 	r.fleet.open(ctx, func(lc *liveConn) { r.newConn(lc).run(phase, start) })
 	close(start)
-	end := phaseEnd{measured: holdPhase(phase, env.opts.duration, r.fleet.opened.Load() > 0)}
+	end := phaseEnd{measured: env.holdPhase(phase, r.fleet.opened.Load() > 0)}
 	end.totals = r.totals()
 	end.open = r.fleet.live.Load()
 	endPhase()
@@ -146,6 +146,7 @@ func (r *echoRun) summary(end phaseEnd) summary {
 	s := summary{
 		MessagesSent:     t.sent,
 		MessagesReceived: t.received,
+		MessagesMeasured: end.totals.received,
 		Lost:             t.lost,
 		Corrupted:        t.corrupted,
 		Reordered:        t.reordered,

@@ -48,10 +48,12 @@ func runHandshake(ctx context.Context, env *runEnv) (summary, error) {
 	phase, endPhase := context.WithCancel(ctx)
 	defer endPhase()
 	begin := time.Now()
+	env.marks.start()
 	var wg sync.WaitGroup
 	startWorkers(phase, begin.Add(env.opts.duration), env, workers, &wg)
 	sleepCtx(phase, time.Until(begin.Add(env.opts.duration)))
 	measured := time.Since(begin)
+	env.marks.end()
 	endPhase()
 	wg.Wait()
 

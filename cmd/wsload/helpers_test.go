@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"io"
 	"log"
+	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -92,15 +94,16 @@ type testServer struct {
 	open     atomic.Int64 // connections open now
 	peak     atomic.Int64 // most connections open at once
 
-	mu    sync.Mutex
-	conns map[*websocket.Conn]bool
+	mu      sync.Mutex
+	conns   map[*websocket.Conn]bool
+	sources map[string]int // upgrades by the client's IP address
 }
 
 // newTestServer starts a plain (tls false) or TLS test server; it is shut
 // down, connections included, when the test ends.
 func newTestServer(t *testing.T, behave newBehaviour, tls bool) *testServer {
 	t.Helper()
-	s := &testServer{behave: behave, conns: make(map[*websocket.Conn]bool)}
+	s := &testServer{behave: behave, conns: make(map[*websocket.Conn]bool), sources: make(map[string]int)}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serveWebSocket))
 	// Failed TLS handshakes are expected in some tests; keep them quiet.
 	s.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -127,6 +130,7 @@ func (s *testServer) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	s.track(ws, true)
 	defer s.track(ws, false)
+	s.countSource(r.RemoteAddr)
 	defer ws.Close()
 	s.upgrades.Add(1)
 	reply := s.behave()
@@ -156,6 +160,24 @@ func (s *testServer) track(ws *websocket.Conn, add bool) {
 	}
 	delete(s.conns, ws)
 	s.open.Add(-1)
+}
+
+// countSource records the IP address a connection came from.
+func (s *testServer) countSource(remoteAddr string) {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sources[host]++
+}
+
+// sourceCounts returns a copy of the upgrades by client IP address.
+func (s *testServer) sourceCounts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.sources)
 }
 
 // shutdown closes the remaining WebSocket connections, which

@@ -21,7 +21,7 @@ func runIdle(ctx context.Context, env *runEnv) (summary, error) {
 	phase, endPhase := context.WithCancel(ctx)
 	defer endPhase()
 	f.open(ctx, func(c *liveConn) { holdIdle(phase, c) })
-	measured := holdPhase(phase, env.opts.duration, f.opened.Load() > 0)
+	measured := env.holdPhase(phase, f.opened.Load() > 0)
 	openAtEnd := f.live.Load()
 	endPhase()
 	f.wait()

@@ -66,7 +66,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	warnIfTooFewFiles(stderr, opts.connections, fdLimit)
 
-	env := newRunEnv(opts, fdLimit, stderr)
+	marks := openPhaseMarks(opts.phaseFD)
+	defer marks.close()
+	env := newRunEnv(opts, fdLimit, stderr, marks)
 	s, err := runMode(ctx, env)
 	if err != nil {
 		fmt.Fprintf(stderr, "wsload: %v\n", err)

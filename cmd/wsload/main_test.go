@@ -23,7 +23,7 @@ import (
 // jsonFields are the documented summary fields, which scripts rely on.
 var jsonFields = []string{
 	"mode", "url", "connections", "size", "window", "rate", "duration_s",
-	"messages_sent", "messages_received", "msgs_per_sec", "mb_per_sec",
+	"messages_sent", "messages_received", "messages_measured", "msgs_per_sec", "mb_per_sec",
 	"lost", "corrupted", "reordered", "errors", "latency_us",
 	"handshakes", "handshakes_per_sec",
 	"conns_opened", "conns_failed", "conns_open_at_end",
@@ -105,6 +105,11 @@ func TestBadFlagsExit2(t *testing.T) {
 		{[]string{"-url", url, "extra"}, "unexpected arguments"},
 		{[]string{"-url", url, "-nosuchflag"}, "flag provided but not defined"},
 		{[]string{"-url", "wss://127.0.0.1:1/", "-ca", "/nonexistent/ca.pem"}, "-ca"},
+		{[]string{"-url", url, "-local-addrs", "127.0.0.2,localhost"}, `"localhost" is not an IP address`},
+		{[]string{"-url", url, "-local-addrs", "192.0.2.1"}, "not an address of this machine"},
+		{[]string{"-url", url, "-phase-fd", "2"}, "must be 3 or more"},
+		{[]string{"-url", url, "-phase-fd", "-1"}, "must be 3 or more"},
+		{[]string{"-url", url, "-phase-fd", "1000000"}, "not an open descriptor"},
 	} {
 		res := runWsload(t, tc.args...)
 		if res.code != exitUsage || !strings.Contains(res.stderr, tc.want) {

@@ -12,9 +12,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -44,6 +46,13 @@ type options struct {
 	json        bool
 	progress    time.Duration // 0 disables progress lines
 	drain       time.Duration
+
+	// localAddrs are the source addresses connections are bound to, in
+	// turn; nil lets the kernel choose.
+	localAddrs []net.IP
+	// phaseFD is an inherited descriptor on which the start and end of
+	// the measured phase are announced (see phase.go); 0 = none.
+	phaseFD int
 
 	// tls is the client TLS configuration for wss:// targets; nil for ws://.
 	tls *tls.Config
@@ -77,6 +86,12 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.json, "json", false, "print the summary as one JSON object on stdout")
 	fs.DurationVar(&o.progress, "progress", time.Second, "interval of progress lines on stderr; 0 disables them")
 	fs.DurationVar(&o.drain, "drain", 2*time.Second, "after the measured phase, how long to wait for outstanding echoes before counting them lost")
+	fs.Func("local-addrs", "comma-separated `IPs` of this machine (e.g. 127.0.0.2,127.0.0.3) to open connections from, in turn: more source addresses, more local ports for the same target", func(v string) error {
+		addrs, err := parseLocalAddrs(v)
+		o.localAddrs = addrs
+		return err
+	})
+	fs.IntVar(&o.phaseFD, "phase-fd", 0, "inherited file `descriptor` (3 or more) on which to write a line \"start\" when the measured phase begins and \"end\" when it ends, for a tool that measures the target over exactly that phase; 0 = none")
 	if err := fs.Parse(args); err != nil {
 		return nil, err // the flag package has printed it, with the usage
 	}
@@ -156,6 +171,23 @@ func (o *options) validate() error {
 			return errors.New(c.msg)
 		}
 	}
+	return validatePhaseFD(o.phaseFD)
+}
+
+// validatePhaseFD checks that -phase-fd names an open descriptor other
+// than the standard streams: wsload closes it when the run ends, so that
+// the reader sees the end of the marks, and stdout carries the summary.
+func validatePhaseFD(fd int) error {
+	if fd == 0 {
+		return nil
+	}
+	if fd < 3 {
+		return fmt.Errorf("-phase-fd %d: must be 3 or more (a descriptor opened for wsload, as the shell's 3>file does), or 0 for none", fd)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("-phase-fd %d: not an open descriptor: %w", fd, err)
+	}
 	return nil
 }
 
@@ -202,6 +234,49 @@ func (o *options) tlsConfig() (*tls.Config, error) {
 		conf.RootCAs = pool
 	}
 	return conf, nil
+}
+
+// parseLocalAddrs reads -local-addrs. Each address must be an IP this
+// machine owns (any of 127.0.0.0/8 on Linux, or an interface's address),
+// since a connection cannot be bound to a source address elsewhere; all
+// must be of one family, as they take turns dialling the same target.
+func parseLocalAddrs(v string) ([]net.IP, error) {
+	var out []net.IP
+	seen := make(map[string]bool)
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return nil, fmt.Errorf("%q is not an IP address", s)
+		}
+		if seen[ip.String()] {
+			return nil, fmt.Errorf("%s is listed twice", ip)
+		}
+		seen[ip.String()] = true
+		if !ip.IsLoopback() && !isInterfaceAddr(ip) {
+			return nil, fmt.Errorf("%s is not an address of this machine (loopback or an interface's)", ip)
+		}
+		if len(out) > 0 && (ip.To4() == nil) != (out[0].To4() == nil) {
+			return nil, fmt.Errorf("%s and %s: IPv4 and IPv6 mixed; a target is reached over one of them", out[0], ip)
+		}
+		out = append(out, ip)
+	}
+	return out, nil
+}
+
+// isInterfaceAddr reports whether ip is assigned to one of this machine's
+// network interfaces.
+func isInterfaceAddr(ip net.IP) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // curveNames are the key exchanges -curves accepts.

@@ -28,6 +28,7 @@ type summary struct {
 
 	MessagesSent     uint64  `json:"messages_sent"`
 	MessagesReceived uint64  `json:"messages_received"`
+	MessagesMeasured uint64  `json:"messages_measured"` // received during the measured phase: what msgs_per_sec counts
 	MsgsPerSec       float64 `json:"msgs_per_sec"`
 	MBPerSec         float64 `json:"mb_per_sec"`
 	Lost             uint64  `json:"lost"`

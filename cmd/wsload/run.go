@@ -20,9 +20,10 @@ type runEnv struct {
 	errs    *errorLog
 	fdLimit uint64    // soft RLIMIT_NOFILE in force
 	stderr  io.Writer // progress lines; written by one goroutine at a time
+	marks   phaseMarks
 }
 
-func newRunEnv(opts *options, fdLimit uint64, stderr io.Writer) *runEnv {
+func newRunEnv(opts *options, fdLimit uint64, stderr io.Writer, marks phaseMarks) *runEnv {
 	return &runEnv{
 		opts:    opts,
 		dialer:  newDialer(opts),
@@ -30,6 +31,7 @@ func newRunEnv(opts *options, fdLimit uint64, stderr io.Writer) *runEnv {
 		errs:    newErrorLog(),
 		fdLimit: fdLimit,
 		stderr:  stderr,
+		marks:   marks,
 	}
 }
 
@@ -67,14 +69,17 @@ func newRunClock() runClock { return runClock{start: time.Now()} }
 // now is the time elapsed since the run started.
 func (c runClock) now() time.Duration { return time.Since(c.start) }
 
-// holdPhase waits out the measured phase: d, or less if ctx ends first
-// (the run was interrupted). With nothing to measure it returns at once.
-// It returns how long the phase lasted.
-func holdPhase(ctx context.Context, d time.Duration, anythingToMeasure bool) time.Duration {
+// holdPhase waits out the measured phase: -duration, or less if ctx ends
+// first (the run was interrupted), and marks its start and end. With
+// nothing to measure it returns at once. It returns how long the phase
+// lasted.
+func (e *runEnv) holdPhase(ctx context.Context, anythingToMeasure bool) time.Duration {
 	begin := time.Now()
+	e.marks.start()
 	if anythingToMeasure {
-		sleepCtx(ctx, d)
+		sleepCtx(ctx, e.opts.duration)
 	}
+	e.marks.end()
 	return time.Since(begin)
 }
 
