@@ -219,6 +219,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	table := s.table.Load()
 	background, stopBackground := context.WithCancel(context.Background())
 	serving.Go(func() { table.RunHealthChecks(background) })
+	serving.Go(func() { s.reclaimAfterBursts(background) })
 	for _, l := range []struct {
 		ln  net.Listener
 		tls bool

@@ -23,6 +23,9 @@ type tracker struct {
 	live     map[drainable]struct{}
 	draining bool
 	wg       sync.WaitGroup // one per live connection
+	// opened and closed count connections since start, for
+	// reclaimAfterBursts.
+	opened, closed uint64
 }
 
 func newTracker() *tracker { return &tracker{live: map[drainable]struct{}{}} }
@@ -36,6 +39,7 @@ func (t *tracker) add(c drainable) bool {
 		return false
 	}
 	t.live[c] = struct{}{}
+	t.opened++
 	t.wg.Add(1)
 	return true
 }
@@ -44,8 +48,16 @@ func (t *tracker) add(c drainable) bool {
 func (t *tracker) done(c drainable) {
 	t.mu.Lock()
 	delete(t.live, c)
+	t.closed++
 	t.mu.Unlock()
 	t.wg.Done()
+}
+
+// churn is the number of connections opened or closed since start.
+func (t *tracker) churn() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.opened + t.closed
 }
 
 // accepting reports whether new connections are still taken.

@@ -246,8 +246,10 @@ func (b *bench) idleMemory(plain, tls *row) {
 }
 
 // idleSettle is how long the held connections sit before memory is read,
-// so the proxy is measured idle rather than mid-handshake.
-const idleSettle = 3 * time.Second
+// the same for every target, so that each is measured idle rather than
+// mid-handshake: wsedge gives back the memory the burst of handshakes
+// left behind a second or two after it ends (see proxy/reclaim.go).
+const idleSettle = 5 * time.Second
 
 func (b *bench) idleRSS(t *target, tls bool) (float64, error) {
 	n := b.opts.idle
