@@ -1,8 +1,12 @@
 package reactor
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,11 +15,30 @@ const epollSupported = true
 
 // epoll is a loop's epoll set, the eventfd other goroutines wake it with,
 // and its connections by descriptor.
+//
+// The loop never blocks a thread in epoll_wait. An epoll set is itself a
+// pollable descriptor, so the loop waits for its set in Go's own poller,
+// as any goroutine waits for a socket: parked, holding no thread. Left to
+// block in a system call instead, the loop would look to the scheduler
+// like a thread stuck in the kernel; its monitor thread would wake every
+// 20 µs to hand the loop's P to another thread, and those context switches
+// (a hypercall each on a virtual machine) cost more than the relaying.
+// For the same reason the calls a loop makes while busy, which never block
+// (epoll_wait with no timeout, reads and writes on non-blocking sockets),
+// are made raw, unseen by the scheduler.
 type epoll struct {
 	fd     int
+	file   *os.File        // fd, as Go's poller knows it
+	raw    syscall.RawConn // waits for fd in Go's poller
 	wakeFD int
 	conns  []*Conn // indexed by descriptor
 	events []unix.EpollEvent
+	// ready is the number of events the last wait returned; poll is the
+	// function raw.Read calls, made once so that waiting allocates
+	// nothing.
+	ready    int
+	poll     func(uintptr) bool
+	deadline int64 // the file's read deadline (a Now value), 0 for none
 }
 
 // maxEvents bounds the events one epoll_wait returns.
@@ -26,29 +49,49 @@ func newEpoll() (*epoll, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
-	wakeFD, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("eventfd", err)
+	e := &epoll{fd: fd, wakeFD: -1, events: make([]unix.EpollEvent, maxEvents)}
+	if err := e.init(); err != nil {
+		e.close()
+		return nil, err
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakeFD)}
-	if err := unix.EpollCtl(fd, unix.EPOLL_CTL_ADD, wakeFD, &ev); err != nil {
-		unix.Close(fd)
-		unix.Close(wakeFD)
-		return nil, os.NewSyscallError("epoll_ctl", err)
-	}
-	return &epoll{fd: fd, wakeFD: wakeFD, events: make([]unix.EpollEvent, maxEvents)}, nil
+	return e, nil
 }
 
-// wake interrupts the loop's epoll_wait.
+func (e *epoll) init() error {
+	var err error
+	if e.wakeFD, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		return os.NewSyscallError("eventfd", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(e.wakeFD)}
+	if err := unix.EpollCtl(e.fd, unix.EPOLL_CTL_ADD, e.wakeFD, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	// Non-blocking, so that os.NewFile hands it to Go's poller.
+	if err := unix.SetNonblock(e.fd, true); err != nil {
+		return os.NewSyscallError("fcntl", err)
+	}
+	e.file = os.NewFile(uintptr(e.fd), "epoll")
+	if e.raw, err = e.file.SyscallConn(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// wake interrupts the loop's wait.
 func (e *epoll) wake() {
 	var one = [8]byte{1}
 	unix.Write(e.wakeFD, one[:])
 }
 
 func (e *epoll) close() {
-	unix.Close(e.fd)
-	unix.Close(e.wakeFD)
+	if e.file != nil {
+		e.file.Close() // closes fd
+	} else {
+		unix.Close(e.fd)
+	}
+	if e.wakeFD >= 0 {
+		unix.Close(e.wakeFD)
+	}
 }
 
 // attach takes c's socket from Go's poller into this set. Edge-triggered:
@@ -92,30 +135,59 @@ func (e *epoll) detach(c *Conn) {
 	unix.EpollCtl(e.fd, unix.EPOLL_CTL_DEL, fd, nil)
 }
 
-// runEpoll waits for events and runs tasks until the loop is shut down.
+// runEpoll waits for events and runs tasks and timers until the loop is
+// shut down.
 func (l *Loop) runEpoll() {
 	e := l.ep
+	// poll collects ready events without blocking and reports whether
+	// the loop has anything to do; otherwise raw.Read parks the loop
+	// until Go's poller sees the set become readable (or the deadline,
+	// the next timer, passes). raw.Read arms the poller before it calls
+	// poll, so an event that comes after poll looked is not missed.
+	e.poll = func(uintptr) bool {
+		e.ready = e.waitNow()
+		return e.ready > 0 || !l.tasks.empty() || l.timerDue()
+	}
 	for !l.stopped {
-		timeout := -1
-		if d := l.untilNextTimer(); d >= 0 {
-			timeout = int((d + time.Millisecond - 1) / time.Millisecond)
-		}
+		e.setDeadline(l.nextTimer())
 		l.polling.Store(true)
 		if !l.tasks.empty() {
-			l.polling.Store(false)
-			timeout = 0
+			e.ready = e.waitNow()
+		} else if err := e.raw.Read(e.poll); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			panic(fmt.Errorf("reactor: wait for epoll events: %w", err)) // only a bug gets here
 		}
-		n, err := unix.EpollWait(e.fd, e.events, timeout)
 		l.polling.Store(false)
-		if err != nil && err != unix.EINTR {
-			panic(os.NewSyscallError("epoll_wait", err)) // only a bug gets here
-		}
-		for i := range max(n, 0) {
+		for i := range e.ready {
 			l.dispatch(&e.events[i])
 		}
+		e.ready = 0
 		l.runTasks()
 		l.runTimers()
 	}
+}
+
+// waitNow collects the events ready now.
+func (e *epoll) waitNow() int {
+	n, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(e.fd),
+		uintptr(unsafe.Pointer(&e.events[0])), uintptr(len(e.events)), 0, 0, 0)
+	if errno != 0 {
+		return 0 // EINTR: nothing collected
+	}
+	return int(n)
+}
+
+// setDeadline makes the wait end by when (a Now value; 0 for never),
+// touching the poller's timer only when the deadline changes.
+func (e *epoll) setDeadline(when int64) {
+	if when == e.deadline {
+		return
+	}
+	e.deadline = when
+	if when == 0 {
+		e.file.SetReadDeadline(time.Time{})
+		return
+	}
+	e.file.SetReadDeadline(time.Now().Add(time.Duration(when - Now())))
 }
 
 // dispatch hands one event to its connection's handler.
@@ -124,7 +196,7 @@ func (l *Loop) dispatch(ev *unix.EpollEvent) {
 	fd := int(ev.Fd)
 	if fd == e.wakeFD {
 		var buf [8]byte
-		unix.Read(e.wakeFD, buf[:])
+		rawRead(e.wakeFD, buf[:])
 		return
 	}
 	if fd >= len(e.conns) {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -69,7 +70,7 @@ func (s *Socket) read(p []byte) (int, error) {
 		return 0, ErrWouldBlock
 	}
 	for {
-		n, err := unix.Read(s.fd, p)
+		n, err := recvRaw(s.fd, p)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -78,7 +79,7 @@ func (s *Socket) read(p []byte) (int, error) {
 			return 0, ErrWouldBlock
 		case err != nil:
 			s.readable = false
-			return 0, os.NewSyscallError("read", err)
+			return 0, os.NewSyscallError("recv", err)
 		case n == 0 && len(p) > 0:
 			return 0, io.EOF
 		}
@@ -112,14 +113,14 @@ func (s *Socket) write(p []byte) error {
 // kernel took; a full socket is not an error.
 func (s *Socket) send(p []byte) (int, error) {
 	for {
-		n, err := unix.Write(s.fd, p)
+		n, err := sendRaw(s.fd, p)
 		switch {
 		case err == unix.EINTR:
 			continue
 		case err == unix.EAGAIN:
 			return 0, nil
 		case err != nil:
-			s.werr = os.NewSyscallError("write", err)
+			s.werr = os.NewSyscallError("send", err)
 			s.dropPending()
 			return 0, s.werr
 		}
@@ -149,4 +150,41 @@ func (s *Socket) closeFD() error {
 	fd := s.fd
 	s.fd = -1
 	return unix.Close(fd)
+}
+
+// recvRaw and sendRaw are recv(2) and send(2) on a non-blocking socket,
+// made without telling the Go scheduler a system call is under way (see
+// epoll): they cannot block. recv and send rather than read and write, as
+// nginx does: they skip the file layer. send with MSG_NOSIGNAL: a peer
+// that has gone makes it fail with EPIPE, with no signal to handle.
+func recvRaw(fd int, p []byte) (int, error) {
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+func sendRaw(fd int, p []byte) (int, error) {
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// rawRead is read(2), for the loop's eventfd.
+func rawRead(fd int, p []byte) (int, error) {
+	n, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+func bufPtr(p []byte) unsafe.Pointer {
+	if len(p) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&p[0])
 }

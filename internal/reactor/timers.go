@@ -87,6 +87,17 @@ func (l *Loop) untilNextTimer() time.Duration {
 	return max(time.Duration(h[0].when-Now()), 0)
 }
 
+// nextTimer is when the next timer is due (a Now value), or 0.
+func (l *Loop) nextTimer() int64 {
+	if len(l.timers) == 0 {
+		return 0
+	}
+	return l.timers[0].when
+}
+
+// timerDue reports whether a timer is due now.
+func (l *Loop) timerDue() bool { return len(l.timers) > 0 && l.timers[0].when <= Now() }
+
 // timerHeap is a min-heap of timers by when.
 type timerHeap []*Timer
 
