@@ -97,10 +97,30 @@ func (c *Conn) Write(p []byte) error {
 	case c.port != nil:
 		return c.port.write(c, p)
 	case c.tls != nil:
+		return c.writeTLS(p)
+	}
+	return c.sock.write(p)
+}
+
+// maxTLSRecord is the most plaintext one TLS record carries.
+const maxTLSRecord = 16 << 10
+
+// writeTLS encrypts p. crypto/tls writes each record with a write of its
+// own; what takes more than one record is gathered first and sent with
+// one system call.
+func (c *Conn) writeTLS(p []byte) error {
+	if len(p) <= maxTLSRecord {
 		_, err := c.tls.Write(p)
 		return err
 	}
-	return c.sock.write(p)
+	c.sock.corked = true
+	_, err := c.tls.Write(p)
+	c.sock.corked = false
+	c.sock.flush()
+	if err == nil {
+		err = c.sock.werr
+	}
+	return err
 }
 
 // Buffered is the number of bytes written but not yet taken by the

@@ -77,8 +77,10 @@ type Config struct {
 }
 
 // DefaultBufferSize is a loop's read buffer unless configured: large
-// enough that a 64 KiB message mostly arrives in one read.
-const DefaultBufferSize = 64 << 10
+// enough that several 64 KiB messages with their headers arrive in one
+// read (one read and one write each way per message, where a buffer just
+// the message's size would take two of each), and only one per loop.
+const DefaultBufferSize = 256 << 10
 
 // Group is a set of loops that connections are spread over.
 type Group struct {

@@ -22,8 +22,11 @@ type Socket struct {
 	// asked clears it (the socket is drained), unless the peer has shut
 	// down its side, after which reads go on until they return 0.
 	readable, peerShut bool
-	pending            []byte // written, not yet taken by the kernel
-	werr               error  // why writing stopped
+	// corked: writes are kept, not sent, until the writer flushes them
+	// together (see Conn.writeTLS).
+	corked  bool
+	pending []byte // written, not yet taken by the kernel
+	werr    error  // why writing stopped
 }
 
 var _ net.Conn = (*Socket)(nil)
@@ -121,12 +124,16 @@ func (s *Socket) SetWriteDeadline(t time.Time) error {
 	return s.conn.SetWriteDeadline(t)
 }
 
-// pendingPool holds the buffers of output that waits for the kernel,
-// sized for one loop buffer's worth plus TLS record overhead.
+// pendingPool holds the buffers of output that waits for the kernel. They
+// start at pendingSize and grow to what one read brings (a loop buffer,
+// plus TLS record overhead) at most, since a connection whose output
+// waits is not fed more.
 var pendingPool = sync.Pool{New: func() any {
-	b := make([]byte, 0, DefaultBufferSize+DefaultBufferSize/8)
+	b := make([]byte, 0, pendingSize)
 	return &b
 }}
+
+const pendingSize = 64 << 10
 
 // keep adds p to the output waiting for the kernel.
 func (s *Socket) keep(p []byte) {
@@ -142,7 +149,7 @@ func (s *Socket) dropPending() {
 	if s.pending == nil {
 		return
 	}
-	if cap(s.pending) <= 4*DefaultBufferSize {
+	if cap(s.pending) <= 2*DefaultBufferSize {
 		b := s.pending[:0]
 		pendingPool.Put(&b)
 	}

@@ -95,7 +95,7 @@ func (s *Socket) write(p []byte) error {
 	if s.werr != nil {
 		return s.werr
 	}
-	if len(s.pending) > 0 {
+	if len(s.pending) > 0 || s.corked {
 		s.keep(p)
 		return nil
 	}
