@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/rand"
 	"errors"
 
 	"github.com/wsedge/wsedge/internal/reactor"
@@ -168,11 +169,15 @@ func (ss *session) writePing(l *leg, now int64) {
 }
 
 // controlFrame builds a control frame wsedge sends, masked with a fresh
-// key toward a backend.
+// key toward a backend: from keys on the loop that owns them, straight
+// from crypto/rand elsewhere (keys nil).
 func controlFrame(op wsframe.Opcode, payload []byte, masked bool, keys *maskKeys) []byte {
 	var key [4]byte
-	if masked {
+	switch {
+	case masked && keys != nil:
 		key = keys.next()
+	case masked:
+		rand.Read(key[:])
 	}
 	return wsframe.AppendControl(make([]byte, 0, wsframe.MaxControlFrameLen), op, payload, masked, key)
 }

@@ -147,6 +147,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		Transport:    s.newTransport(),
 		WriteTimeout: s.writeTimeout,
 		WrapConn:     reactor.Wrap,
+		TCPKeepAlive: s.tcpKeepAlive(),
 	}
 	s.reverse = s.newReverseProxy()
 	table, err := routes.New(cfg.Routes, env, s.serveRoute)
@@ -180,13 +181,14 @@ func (s *Server) startRelay(cfg RelayConfig) error {
 func (s *Server) Listen() (Listeners, error) {
 	var ls Listeners
 	var err error
+	lc := net.ListenConfig{KeepAlive: s.tcpKeepAlive()}
 	if s.cfg.Listen.HTTP != "" {
-		if ls.HTTP, err = net.Listen("tcp", s.cfg.Listen.HTTP); err != nil {
+		if ls.HTTP, err = lc.Listen(context.Background(), "tcp", s.cfg.Listen.HTTP); err != nil {
 			return ls, fmt.Errorf("listen http: %w", err)
 		}
 	}
 	if s.cfg.Listen.HTTPS != "" {
-		if ls.HTTPS, err = net.Listen("tcp", s.cfg.Listen.HTTPS); err != nil {
+		if ls.HTTPS, err = lc.Listen(context.Background(), "tcp", s.cfg.Listen.HTTPS); err != nil {
 			if ls.HTTP != nil {
 				ls.HTTP.Close()
 			}
@@ -194,6 +196,19 @@ func (s *Server) Listen() (Listeners, error) {
 		}
 	}
 	return ls, nil
+}
+
+// tcpKeepAlive is the TCP keepalive period of wsedge's connections, for
+// net.ListenConfig and net.Dialer. WebSocket pings find dead peers on
+// every upgraded connection, so TCP's own probes are off while pings run
+// (saving four setsockopt calls per socket); with ping_interval: 0 they
+// are what notices a peer that vanished without a FIN, and Go's default
+// (15 s) applies.
+func (s *Server) tcpKeepAlive() time.Duration {
+	if s.pingInterval > 0 {
+		return -1
+	}
+	return 0
 }
 
 // Run listens and serves until ctx is cancelled, then drains.

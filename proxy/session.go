@@ -77,14 +77,11 @@ func (l *leg) lostCode() int {
 	return closeClientLost
 }
 
-func (s *Server) newSession(route *routes.Matched, clientConn net.Conn, up *upstream.Conn) *session {
+func (s *Server) newSession(route *routes.Matched, clientConn net.Conn, clientAddr string, up *upstream.Conn) *session {
 	loop := s.relay.Next()
 	ss := &session{loop: loop, route: route, up: up, clientConn: clientConn}
-	ss.lifecycle.srv = s
+	ss.lifecycle.srv, ss.lifecycle.client = s, clientAddr
 	ss.rules = relayRules{maxMessage: s.maxMessageBytes, keys: s.maskKeys[loop], remask: s.cfg.Relay.Remask}
-	a, b := ss.rules.keys.next(), ss.rules.keys.next()
-	copy(ss.rules.pingToken[:4], a[:])
-	copy(ss.rules.pingToken[4:], b[:])
 	ss.client = leg{ss: ss, peer: &ss.backend, in: scanner{rules: &ss.rules, fromClient: true}}
 	ss.backend = leg{ss: ss, peer: &ss.client, in: scanner{rules: &ss.rules}}
 	return ss
@@ -117,8 +114,12 @@ func (ss *session) attach() {
 		return
 	}
 	ss.client.conn, ss.backend.conn = client, backend
+	// The loop's key source makes the ping token: it is the loop's alone.
+	a, b := ss.rules.keys.next(), ss.rules.keys.next()
+	copy(ss.rules.pingToken[:4], a[:])
+	copy(ss.rules.pingToken[4:], b[:])
 	ss.loop.InitTimer(&ss.timer, ss.tick)
-	ss.lifecycle.start(ss.srv, ss.route.Route.Label(), client.NetConn().RemoteAddr().String(), ss)
+	ss.lifecycle.start(ss.srv, ss.route.Route.Label(), ss.lifecycle.client, ss)
 	if early := ss.up.Early; len(early) > 0 {
 		ss.up.Early = nil
 		buf, head := ss.loop.Buffer(), ss.loop.Headroom()
@@ -147,7 +148,7 @@ func (ss *session) refuse() {
 		masked bool
 	}{{ss.clientConn, false}, {ss.up.NetConn, true}} {
 		c.conn.SetWriteDeadline(deadline)
-		c.conn.Write(closeFrame(payload, c.masked, ss.rules.keys))
+		c.conn.Write(closeFrame(payload, c.masked, nil))
 		c.conn.Close()
 	}
 	ss.up.Release()

@@ -47,7 +47,7 @@ type Backend struct {
 
 func newBackend(tpl *URLTemplate, index int, env Env, tlsConfig *tls.Config) *Backend {
 	b := &Backend{url: tpl, index: index, id: hashString(tpl.String()), log: env.Log}
-	netDialer := &net.Dialer{Timeout: env.DialTimeout, KeepAlive: 30 * time.Second}
+	netDialer := &net.Dialer{Timeout: env.DialTimeout, KeepAlive: env.TCPKeepAlive}
 	dial := netDialer.DialContext
 	if sock := tpl.Socket(); sock != "" {
 		dial = func(ctx context.Context, _, _ string) (net.Conn, error) {

@@ -31,6 +31,10 @@ type Env struct {
 	// (TCP or Unix socket, before TLS) and returns the connection to use:
 	// the proxy's relay wraps sockets it takes over after the handshake.
 	WrapConn func(net.Conn) net.Conn
+	// TCPKeepAlive is the TCP keepalive period of connections to
+	// backends, as net.Dialer's KeepAlive: zero for Go's default, negative
+	// to disable.
+	TCPKeepAlive time.Duration
 }
 
 // Target is what one route points at: a backend pool, or a built-in.

@@ -124,15 +124,16 @@ func (e *epoll) attach(c *Conn) error {
 	return nil
 }
 
-// detach removes c before its descriptor is closed, so no event for it is
-// delivered to a later connection that gets the same number.
+// detach forgets c before its descriptor is closed. Closing the
+// descriptor takes it out of the epoll set (the loop holds the socket's
+// only descriptor), and an event already collected for it is dropped by
+// dispatch: the descriptor no longer maps to c, and a new connection that
+// gets the same number has a new generation.
 func (e *epoll) detach(c *Conn) {
 	fd := c.sock.fd
-	if fd < 0 || fd >= len(e.conns) || e.conns[fd] != c {
-		return
+	if fd >= 0 && fd < len(e.conns) && e.conns[fd] == c {
+		e.conns[fd] = nil
 	}
-	e.conns[fd] = nil
-	unix.EpollCtl(e.fd, unix.EPOLL_CTL_DEL, fd, nil)
 }
 
 // runEpoll waits for events and runs tasks and timers until the loop is

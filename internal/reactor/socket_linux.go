@@ -37,9 +37,9 @@ func (s *Socket) detach() error {
 	}
 	s.conn.Close()
 	s.conn, s.fd = nil, fd
-	// Go keeps its sockets non-blocking, and the duplicate shares that
-	// flag; set it anyway, so a blocking read can never stall the loop.
-	return unix.SetNonblock(fd, true)
+	// Go keeps its sockets non-blocking (O_NONBLOCK), and a duplicate
+	// shares the flag with the original's open file.
+	return nil
 }
 
 // sockAddr asks the kernel for the socket's address or its peer's; an
