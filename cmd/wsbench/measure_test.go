@@ -5,6 +5,8 @@ package main
 
 import (
 	"maps"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -226,4 +228,20 @@ func TestIdleScaleReport(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// lookTool finds a program the test needs. Where it is missing the test
+// is skipped with a message, except in CI (CI=true), whose .ci/run
+// installs it: there a missing tool fails the run.
+func lookTool(t *testing.T, name, what string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not installed, and CI must check %s (.ci/run installs it)", name, what)
+	}
+	t.Skipf("%s not installed: %s is not checked", name, what)
+	return ""
 }

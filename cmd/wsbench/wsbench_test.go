@@ -108,10 +108,7 @@ func TestGeneratedConfigsAreValid(t *testing.T) {
 		}
 	}
 	t.Run("nginx", func(t *testing.T) {
-		nginx, err := exec.LookPath("nginx")
-		if err != nil {
-			t.Skip("nginx not installed: its configuration is not checked")
-		}
+		nginx := lookTool(t, "nginx", "the nginx configuration")
 		prefix := filepath.Join(dir, "nginx")
 		os.MkdirAll(filepath.Join(prefix, "logs"), 0o755)
 		conf := filepath.Join(prefix, "nginx.conf")
@@ -122,10 +119,7 @@ func TestGeneratedConfigsAreValid(t *testing.T) {
 		}
 	})
 	t.Run("haproxy", func(t *testing.T) {
-		haproxy, err := exec.LookPath("haproxy")
-		if err != nil {
-			t.Skip("haproxy not installed: its configuration is not checked")
-		}
+		haproxy := lookTool(t, "haproxy", "the HAProxy configuration")
 		conf := filepath.Join(dir, "haproxy.cfg")
 		os.WriteFile(conf, []byte(haproxyConfig(18082, 18445, "127.0.0.1:19000", cert, 9000)), 0o644)
 		if err := checkHAProxyConfig(haproxy, conf); err != nil {
