@@ -55,15 +55,14 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, route *rou
 	if s.maxMessageBytes > 0 {
 		ws.SetReadLimit(s.maxMessageBytes)
 	}
-	bc := &builtinConn{ws: ws, peer: hj.conn}
+	bc := &builtinConn{lifecycle: newLifecycle(s, &route.Route, r.RemoteAddr), ws: ws, peer: hj.conn}
 	if !s.tracker.add(bc) {
-		bc.lifecycle.srv = s
 		bc.sendClose(closePayload(closeShutdown, "server shutting down"))
 		ws.Close()
 		return
 	}
 	bc.mu.Lock()
-	bc.start(s, label, r.RemoteAddr, newRuntimeAlarm(bc.tick))
+	bc.start(newRuntimeAlarm(bc.tick))
 	bc.mu.Unlock()
 	// Served on a goroutine of its own, for the reason session.start
 	// gives; the tracker owns it.

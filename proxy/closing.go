@@ -87,7 +87,7 @@ func (ss *session) legFailed(src *leg, code int, reason string) {
 	src.owed, src.failure = uint16(code), reason
 	ss.setCause(src.name() + " " + failureKind(code))
 	ss.startClosing()
-	ss.srv.log.Debug("websocket peer broke the protocol", "route", ss.route.Route.Label(), "leg", src.name(), "close", code, "reason", reason)
+	ss.srv.log.Debug("websocket peer broke the protocol", "route", ss.route.Label(), "leg", src.name(), "close", code, "reason", reason)
 	dst := src.peer
 	if dst.dead || dst.closeSent || dst.pendingClose != nil {
 		ss.queueClose(src, closePayload(code, reason))

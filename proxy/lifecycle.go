@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/wsedge/wsedge/internal/reactor"
+	"github.com/wsedge/wsedge/routes"
 )
 
 // monotime is the clock deadlines are kept in: nanoseconds, 8 bytes where
@@ -25,8 +26,8 @@ type alarm interface {
 // time: the session's loop, or under the built-in connection's mutex.
 type lifecycle struct {
 	srv     *Server
-	route   string // the route's label, for logs
-	client  string // the client's address, for logs
+	route   *routes.Route // for logs (its label is made only when logged)
+	client  string        // the client's address, for logs
 	cause   string // the first reason the connection began to end
 	started int64
 
@@ -38,13 +39,18 @@ type lifecycle struct {
 	closeBy  int64 // zero until a closing handshake starts
 }
 
+// newLifecycle describes a connection on route from client.
+func newLifecycle(srv *Server, route *routes.Route, client string) lifecycle {
+	return lifecycle{srv: srv, route: route, client: client}
+}
+
 // start records the start and arms the first ping; the owner's tick runs
 // when a calls it.
-func (lc *lifecycle) start(srv *Server, route, client string, a alarm) {
-	lc.srv, lc.route, lc.client, lc.alarm = srv, route, client, a
+func (lc *lifecycle) start(a alarm) {
+	lc.alarm = a
 	lc.started = monotime()
-	if srv.pingInterval > 0 {
-		lc.nextPing = lc.started + int64(srv.pingInterval)
+	if lc.srv.pingInterval > 0 {
+		lc.nextPing = lc.started + int64(lc.srv.pingInterval)
 		lc.arm(lc.nextPing)
 	}
 }
@@ -105,7 +111,7 @@ func (lc *lifecycle) stop() { lc.alarm.cancel() }
 // logClosed logs the end of the connection with what the owner adds.
 func (lc *lifecycle) logClosed(attrs ...any) {
 	lc.srv.log.Info("websocket closed", append([]any{
-		"route", lc.route,
+		"route", lc.route.Label(),
 		"client", lc.client,
 		"duration", time.Duration(monotime() - lc.started).Round(time.Millisecond),
 		"cause", lc.cause,

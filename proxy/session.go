@@ -18,14 +18,11 @@ type session struct {
 	lifecycle
 	timer reactor.Timer // the lifecycle's alarm, on the loop
 	loop  *reactor.Loop
-	route *routes.Matched
 	up    *upstream.Conn
-	rules relayRules
-	// clientConn is the client's connection until the loop attaches it.
-	clientConn net.Conn
-	client     leg
-	backend    leg
-	ended      bool
+	rules   relayRules
+	client  leg
+	backend leg
+	ended   bool
 }
 
 // leg is one side of a session: the peer it talks to, and what flows from
@@ -77,31 +74,30 @@ func (l *leg) lostCode() int {
 	return closeClientLost
 }
 
-func (s *Server) newSession(route *routes.Matched, clientConn net.Conn, clientAddr string, up *upstream.Conn) *session {
+func (s *Server) newSession(route *routes.Matched, clientAddr string, up *upstream.Conn) *session {
 	loop := s.relay.Next()
-	ss := &session{loop: loop, route: route, up: up, clientConn: clientConn}
-	ss.lifecycle.srv, ss.lifecycle.client = s, clientAddr
+	ss := &session{lifecycle: newLifecycle(s, &route.Route, clientAddr), loop: loop, up: up}
 	ss.rules = relayRules{maxMessage: s.maxMessageBytes, keys: s.maskKeys[loop], remask: s.cfg.Relay.Remask}
 	ss.client = leg{ss: ss, peer: &ss.backend, in: scanner{rules: &ss.rules, fromClient: true}}
 	ss.backend = leg{ss: ss, peer: &ss.client, in: scanner{rules: &ss.rules}}
 	return ss
 }
 
-// start registers the session and hands it to its loop; the request
-// goroutine returns, so net/http drops what it held for the request.
-func (ss *session) start() {
+// start registers the session and hands it, with the client's
+// connection, to its loop; the request goroutine returns, so net/http
+// drops what it held for the request.
+func (ss *session) start(clientConn net.Conn) {
 	if !ss.srv.tracker.add(ss) {
-		ss.refuse()
+		ss.refuse(clientConn)
 		return
 	}
-	ss.loop.Post(ss.attach)
+	ss.loop.Post(func() { ss.attach(clientConn) })
 }
 
 // attach, on the loop, takes both connections over, relays what the
 // backend sent right behind its 101, and reads what arrived before.
-func (ss *session) attach() {
-	client, err := ss.loop.Attach(ss.clientConn, &ss.client)
-	ss.clientConn = nil
+func (ss *session) attach(clientConn net.Conn) {
+	client, err := ss.loop.Attach(clientConn, &ss.client)
 	if err != nil {
 		ss.up.NetConn.Close()
 		ss.attachFailed(err)
@@ -119,7 +115,7 @@ func (ss *session) attach() {
 	copy(ss.rules.pingToken[:4], a[:])
 	copy(ss.rules.pingToken[4:], b[:])
 	ss.loop.InitTimer(&ss.timer, ss.tick)
-	ss.lifecycle.start(ss.srv, ss.route.Route.Label(), ss.lifecycle.client, ss)
+	ss.lifecycle.start(ss)
 	if early := ss.up.Early; len(early) > 0 {
 		ss.up.Early = nil
 		buf, head := ss.loop.Buffer(), ss.loop.Headroom()
@@ -134,19 +130,19 @@ func (ss *session) attach() {
 func (ss *session) attachFailed(err error) {
 	ss.ended = true
 	ss.up.Release()
-	ss.srv.log.Warn("websocket dropped: relay cannot take the connection", "route", ss.route.Route.Label(), "err", err)
+	ss.srv.log.Warn("websocket dropped: relay cannot take the connection", "route", ss.route.Label(), "err", err)
 	ss.srv.tracker.done(ss)
 }
 
 // refuse closes a session that arrived after draining began; it runs on
 // the request goroutine, before any loop has the connections.
-func (ss *session) refuse() {
+func (ss *session) refuse(clientConn net.Conn) {
 	deadline := time.Now().Add(ss.srv.closeWait)
 	payload := closePayload(closeShutdown, "server shutting down")
 	for _, c := range []struct {
 		conn   net.Conn
 		masked bool
-	}{{ss.clientConn, false}, {ss.up.NetConn, true}} {
+	}{{clientConn, false}, {ss.up.NetConn, true}} {
 		c.conn.SetWriteDeadline(deadline)
 		c.conn.Write(closeFrame(payload, c.masked, nil))
 		c.conn.Close()

@@ -54,7 +54,7 @@ func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, route *r
 	s.log.Debug("websocket opened", "route", label, "backend", up.URL, "client", r.RemoteAddr, "subprotocol", clientWS.Subprotocol())
 	// From here frames are relayed on the raw connections: gorilla's Conn
 	// (which has read nothing past the request) is dropped.
-	s.newSession(route, clientWS.NetConn(), r.RemoteAddr, up).start()
+	s.newSession(route, r.RemoteAddr, up).start(clientWS.NetConn())
 }
 
 // relayRefusal sends the client the backend's non-101 answer: its status,
