@@ -28,7 +28,7 @@ type lifecycle struct {
 	srv     *Server
 	route   *routes.Route // for logs (its label is made only when logged)
 	client  string        // the client's address, for logs
-	cause   string // the first reason the connection began to end
+	cause   string        // the first reason the connection began to end
 	started int64
 
 	// alarm runs the owner's tick at due: the next ping, a ping's

@@ -130,7 +130,7 @@ func (s *scanner) scan(buf []byte, start int, stopAtBoundary bool) scanResult {
 			if s.remasking() {
 				s.deltaPos = uint8(wsframe.Mask(s.delta, int(s.deltaPos), buf[r:r+k]) & 3)
 			}
-			w += copy(buf[w:], buf[r:r+k])
+			w = moveDown(buf, w, r, k)
 			r += k
 			continue
 		}
@@ -177,7 +177,7 @@ func (s *scanner) scan(buf []byte, start int, stopAtBoundary bool) scanResult {
 			}
 			res, forward := s.control(&h, buf[r:r+total], n, w)
 			if forward {
-				w += copy(buf[w:], buf[r:r+total])
+				w = moveDown(buf, w, r, total)
 			}
 			r += total
 			if res.event != scanEnd {
@@ -186,14 +186,25 @@ func (s *scanner) scan(buf []byte, start int, stopAtBoundary bool) scanResult {
 			}
 			continue
 		}
-		if max := s.rules.maxMessage; max > 0 && h.Length > uint64(max-s.messageBytes) {
+		if limit := s.rules.maxMessage; limit > 0 && h.Length > uint64(limit-s.messageBytes) {
 			return s.failFrame(w, &h, r+n, wsframe.CloseMessageTooBig, reasonTooBig)
 		}
 		s.startData(&h, buf[r:r+n])
-		w += copy(buf[w:], buf[r:r+n])
+		w = moveDown(buf, w, r, n)
 		r += n
 	}
 	return scanResult{event: scanEnd, out: w}
+}
+
+// moveDown moves the k bytes at buf[r:] to buf[w:] (w <= r), where the
+// output of the scan has reached, and returns the new end of the output.
+// Until something is dropped the two are the same place, and nothing is
+// copied.
+func moveDown(buf []byte, w, r, k int) int {
+	if w != r {
+		copy(buf[w:w+k], buf[r:r+k])
+	}
+	return w + k
 }
 
 // midFrame reports whether part of a frame has been forwarded and the

@@ -16,9 +16,9 @@ import (
 // to the loop. Between reads a session holds no goroutine and no buffer.
 type session struct {
 	lifecycle
-	timer reactor.Timer // the lifecycle's alarm, on the loop
-	loop  *reactor.Loop
-	up    *upstream.Conn
+	timer   reactor.Timer // the lifecycle's alarm, on the loop
+	loop    *reactor.Loop
+	up      *upstream.Conn
 	rules   relayRules
 	client  leg
 	backend leg

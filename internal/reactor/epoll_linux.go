@@ -119,6 +119,7 @@ func (e *epoll) attach(c *Conn) error {
 	}
 	if err := unix.EpollCtl(e.fd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
 		e.conns[s.fd] = nil
+		s.closeFD() // the duplicate is the socket now
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil
