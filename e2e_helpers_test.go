@@ -24,7 +24,9 @@ const waitLimit = 30 * time.Second
 
 // runningApp is a wired wsedge serving on loopback listeners.
 type runningApp struct {
-	plainAddr, tlsAddr string
+	plainAddr, tlsAddr string // tlsAddr is "" without an https listener
+	path               string // the configuration file
+	app                *app
 	logs               *wstest.LogBuffer
 	stop               func()
 }
@@ -56,11 +58,16 @@ func startApp(t *testing.T, dir, yamlText string, ls proxy.Listeners) *runningAp
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	ra := &runningApp{plainAddr: ls.HTTP.Addr().String(), tlsAddr: ls.HTTPS.Addr().String(), logs: &wstest.LogBuffer{}}
+	ra := &runningApp{plainAddr: ls.HTTP.Addr().String(), path: path, logs: &wstest.LogBuffer{}}
+	if ls.HTTPS != nil {
+		ra.tlsAddr = ls.HTTPS.Addr().String()
+	}
 	a, err := newApp(cfg, slog.New(slog.NewTextHandler(ra.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
+	a.configPath = path
+	ra.app = a
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.run(ctx, ls, nil) }()

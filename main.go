@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/wsedge/wsedge/config"
+	"github.com/wsedge/wsedge/internal/conftypes"
 	"github.com/wsedge/wsedge/proxy"
 	"github.com/wsedge/wsedge/tlsconf"
 )
@@ -52,6 +53,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := loadConfig(*configPath)
 	if validateOnly {
+		if err == nil {
+			err = check(cfg)
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
@@ -78,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("wsedge cannot start", "err", err)
 		return 1
 	}
+	a.configPath = *configPath
 	a.debugAddr = *debugAddr
 	ls, err := a.proxy.Listen()
 	if err != nil {
@@ -99,22 +104,40 @@ func loadConfig(path string) (*config.File, error) {
 	return config.Load(path)
 }
 
-// app is wsedge wired together: the certificates and the proxy.
+// app is wsedge wired together: the certificates and the proxy, and the
+// configuration they were built from.
 type app struct {
-	log   *slog.Logger
-	tls   *tlsconf.Manager // nil without a TLS section
-	proxy *proxy.Server
+	log        *slog.Logger
+	configPath string           // "" for the embedded default
+	cfg        *config.File     // as running: the last successful load
+	tls        *tlsconf.Manager // nil without a TLS section
+	proxy      *proxy.Server
 	// debugAddr, if set, serves runtime profiles (see serveDebug).
 	debugAddr string
 }
 
+// check reads what the configuration names (certificate files, CA
+// bundles, tail roots) as starting would, without serving, generating or
+// writing anything, and reports every problem with its file and line.
+func check(cfg *config.File) error {
+	var errs []error
+	if cfg.TLS.Enabled() {
+		errs = append(errs, conftypes.Under("tls", tlsconf.Check(cfg.TLS)))
+	}
+	rt, err := proxy.Build(cfg.Config, slog.New(slog.DiscardHandler), nil)
+	if err == nil {
+		rt.Close()
+	}
+	return cfg.Locate(errors.Join(append(errs, err)...))
+}
+
 func newApp(cfg *config.File, log *slog.Logger) (*app, error) {
-	a := &app{log: log}
+	a := &app{log: log, cfg: cfg}
 	deps := proxy.Deps{Log: log}
 	if cfg.TLS.Enabled() {
 		m, err := tlsconf.New(cfg.TLS, log.With("component", "tls"))
 		if err != nil {
-			return nil, err
+			return nil, cfg.Locate(conftypes.Under("tls", err))
 		}
 		a.tls = m
 		deps.TLS = m.TLSConfig()
@@ -122,16 +145,22 @@ func newApp(cfg *config.File, log *slog.Logger) (*app, error) {
 			deps.Challenges = m
 		}
 	}
-	srv, err := proxy.New(cfg.Config, deps)
+	rt, err := proxy.Build(cfg.Config, log, nil)
 	if err != nil {
+		return nil, cfg.Locate(err)
+	}
+	srv, err := proxy.New(cfg.Config, rt, deps)
+	if err != nil {
+		rt.Close()
 		return nil, err
 	}
 	a.proxy = srv
 	return a, nil
 }
 
-// run serves on ls until ctx is cancelled; hup reloads the certificate
-// files. It owns the certificate watcher and waits for it.
+// run serves on ls until ctx is cancelled; hup reloads the configuration
+// (see reload). It owns the certificate watcher and the reloads and waits
+// for them.
 func (a *app) run(ctx context.Context, ls proxy.Listeners, hup <-chan os.Signal) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var background sync.WaitGroup
@@ -146,18 +175,18 @@ func (a *app) run(ctx context.Context, ls proxy.Listeners, hup <-chan os.Signal)
 	}
 	if a.tls != nil {
 		background.Go(func() { a.tls.Run(ctx) })
-		background.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-hup:
-					a.log.Info("SIGHUP: reloading certificate files")
-					a.tls.Reload()
-				}
-			}
-		})
 	}
+	background.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				a.log.Info("SIGHUP: reloading the configuration")
+				a.reload()
+			}
+		}
+	})
 	return a.proxy.Serve(ctx, ls)
 }
 

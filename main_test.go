@@ -22,6 +22,12 @@ func TestValidateCommand(t *testing.T) {
 			"testdata/bad_many.yaml:12: routes[1].backend (route \"logs\"):",
 			"testdata/bad_many.yaml:13: routes[2].path",
 		}},
+		// Found by reading the files it names, all at once.
+		{[]string{"validate", "-config", "testdata/bad_files.yaml"}, 1, "", []string{
+			"testdata/bad_files.yaml:6: tls.certificates[0].cert: read certificate: open ",
+			"testdata/bad_files.yaml:13: routes[0].tls.ca (route \"secure\"): read CA bundle: open ",
+			"testdata/bad_files.yaml:17: routes[1].root (route \"logs\"): ",
+		}},
 		{[]string{"validate", "-config", "testdata/no-such-file.yaml"}, 1, "", []string{"no such file"}},
 		{[]string{"-version"}, 0, "wsedge ", nil},
 		{[]string{"-no-such-flag"}, 2, "", []string{"flag provided but not defined"}},

@@ -1,7 +1,9 @@
 // Package config reads wsedge's YAML configuration file. It composes the
 // sections each package owns (proxy.Config at the top level, tlsconf.Config
-// under tls), decodes strictly, runs every section's Validate, and reports
-// every problem at once with its file and line.
+// under tls), decodes strictly, runs every section's Validate (which reads
+// no file), and reports every problem at once with its file and line. The
+// build step's errors (files that cannot be read) are located the same way
+// by File.Locate.
 //
 // It sits above proxy and tlsconf and below main: it wires configuration
 // data, never runtime objects.
@@ -27,6 +29,10 @@ type File struct {
 	proxy.Config `yaml:",inline"`
 	// TLS is the tls section.
 	TLS tlsconf.Config `yaml:"tls"`
+
+	// name and root locate the errors of the build step (Locate).
+	name string
+	root *yaml.Node
 }
 
 //go:embed default.yaml
@@ -95,7 +101,30 @@ func Parse(name string, data []byte, dir string) (*File, error) {
 	if err := p.result(); err != nil {
 		return nil, err
 	}
+	f.name, f.root = name, root
 	return f, nil
+}
+
+// Locate reports the errors of building what the file configures
+// (tlsconf.New, proxy.Build: the steps that read certificate files, CA
+// bundles and tail roots) as Parse reports its own: *Errors naming the
+// file, line and field of each conftypes.FieldError, whose paths are
+// relative to the file's root. Errors without a field are reported at the
+// top of the file. Locate(nil) is nil.
+func (f *File) Locate(err error) error {
+	if err == nil {
+		return nil
+	}
+	p := &parser{name: f.name, root: f.root}
+	for _, err := range conftypes.Flatten(err) {
+		var fe *conftypes.FieldError
+		if errors.As(err, &fe) {
+			p.addField(f.root, fe)
+		} else {
+			p.add(f.root.Line, "", err)
+		}
+	}
+	return p.result()
 }
 
 // Validate checks every section and the ways they depend on each other.

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/tlsconf"
 )
 
 // problem is what one reported error must say: its line and a phrase.
@@ -47,9 +50,6 @@ func TestBadConfigsReportEveryProblem(t *testing.T) {
 			{8, `routes[1] (route "neither"): set one of backend, backends or handler`},
 			{12, `routes[2].handler (route "unknown-handler"): unknown handler "telnet"`},
 		}},
-		{"bad_missing_cert.yaml", []problem{
-			{6, `tls.certificates[0].cert: read certificate: open ` + filepath.Join(testdata(t), "does-not-exist.pem")},
-		}},
 		{"bad_https_without_cert.yaml", []problem{
 			{2, `listen.https: the https listener needs a certificate`},
 		}},
@@ -75,7 +75,6 @@ func TestBadConfigsReportEveryProblem(t *testing.T) {
 			{18, `routes[1].health.path (route "sticky"): required: a path starting with /`},
 			{20, `routes[1].health.timeout (route "sticky"): 2s must be shorter than the interval 1s`},
 			{21, `routes[1].tls (route "sticky"): no backend is wss://`},
-			{22, `routes[1].tls.ca (route "sticky"): read CA bundle: open ` + filepath.Join(testdata(t), "no-such-ca.pem")},
 			{23, `routes[2].root (route "logs"): required: the directory whose files tail may serve`},
 			{24, `routes[2].path (route "logs"): handler tail needs a parameter naming the file`},
 			{26, `routes[2].balance (route "logs"): only used with backends`},
@@ -113,6 +112,35 @@ func TestBadConfigsReportEveryProblem(t *testing.T) {
 				t.Errorf("got %d problems, want %d:\n%s", len(errs.Problems), distinctProblems(tc.want), err)
 			}
 		})
+	}
+}
+
+// TestLocateNamesFileAndLine: what the build step finds wrong with the
+// files a configuration names (here a missing certificate; Validate
+// reads no file) is reported as Parse reports its own problems.
+func TestLocateNamesFileAndLine(t *testing.T) {
+	path := filepath.Join(testdata(t), "bad_missing_cert.yaml")
+	f, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load: %v (it reads no certificate and should accept the file)", err)
+	}
+	if f.Locate(nil) != nil {
+		t.Error("Locate(nil) is not nil")
+	}
+	err = f.Locate(errors.Join(
+		conftypes.Under("tls", tlsconf.Check(f.TLS)),
+		errors.New("something without a field"),
+	))
+	var errs *Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("Locate: got %v, want *Errors", err)
+	}
+	want := []string{
+		path + ":1: something without a field",
+		path + ":6: tls.certificates[0].cert: read certificate: open " + filepath.Join(testdata(t), "does-not-exist.pem"),
+	}
+	if got := strings.Split(err.Error(), "\n"); len(got) != len(want) || got[0] != want[0] || !strings.HasPrefix(got[1], want[1]) {
+		t.Errorf("Locate:\n%s\nwant lines starting:\n%s", err, strings.Join(want, "\n"))
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
 
-	"github.com/wsedge/wsedge/routes"
 	"github.com/wsedge/wsedge/upstream"
 )
 
@@ -31,8 +30,8 @@ type builtinConn struct {
 
 // serveBuiltin lets the handler refuse the request before the upgrade
 // (a tail of a missing file is a 404), then hands it the connection.
-func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, route *routes.Matched, params httprouter.Params) {
-	label := route.Route.Label()
+func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route, h upstream.Handler, params httprouter.Params) {
+	label := rt.Label()
 	if err := checkClientHandshake(r); err != nil {
 		s.writeError(w, r, err, "route", label)
 		return
@@ -41,7 +40,7 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, route *rou
 		s.writeError(w, r, errDraining, "route", label)
 		return
 	}
-	session, err := route.Target.Handler.Open(r, params)
+	session, err := h.Open(r, params)
 	if err != nil {
 		s.writeError(w, r, err, "route", label)
 		return
@@ -55,9 +54,9 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, route *rou
 	if s.maxMessageBytes > 0 {
 		ws.SetReadLimit(s.maxMessageBytes)
 	}
-	bc := &builtinConn{lifecycle: newLifecycle(s, &route.Route, r.RemoteAddr), ws: ws, peer: hj.conn}
+	bc := &builtinConn{lifecycle: newLifecycle(s, rt, r.RemoteAddr), ws: ws, peer: hj.conn}
 	if !s.tracker.add(bc) {
-		bc.sendClose(closePayload(closeShutdown, "server shutting down"))
+		bc.sendClose(shutdownFarewell.client)
 		ws.Close()
 		return
 	}
@@ -111,18 +110,22 @@ func (bc *builtinConn) tick() {
 	bc.arm(bc.live.verdictAt(s.pongTimeout))
 }
 
-// goAway sends 1001 Going Away; the handler's read ends with the client's
+// goAway sends f's close frame; the handler's read ends with the client's
 // answer, or the close deadline drops the connection.
-func (bc *builtinConn) goAway() {
+func (bc *builtinConn) goAway(f *farewell) {
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
 	if bc.ended {
 		return
 	}
-	bc.setCause("server shutting down")
+	bc.setCause(f.cause)
 	bc.startClosing()
-	bc.sendClose(closePayload(closeShutdown, "server shutting down"))
+	bc.sendClose(f.client)
 }
+
+// servedBy returns the route the connection was opened on; a built-in has
+// no backend.
+func (bc *builtinConn) servedBy() (*route, *upstream.Backend) { return bc.route, nil }
 
 func (bc *builtinConn) sendClose(payload []byte) {
 	if err := bc.ws.WriteControl(websocket.CloseMessage, payload, time.Now().Add(bc.srv.closeWait)); err != nil {

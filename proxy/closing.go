@@ -19,6 +19,33 @@ const (
 	closeShutdown = wsframe.CloseGoingAway
 )
 
+// farewell is how wsedge ends a connection of its own accord: the close
+// frame each leg gets and the cause logged.
+type farewell struct {
+	cause   string
+	client  []byte // close payload for the client
+	backend []byte // close payload for the backend (proxied sessions)
+}
+
+var (
+	// shutdownFarewell: wsedge is stopping.
+	shutdownFarewell = farewell{
+		cause:   "server shutting down",
+		client:  closePayload(closeShutdown, "server shutting down"),
+		backend: closePayload(closeShutdown, "server shutting down"),
+	}
+	// routeGoneFarewell: a reload removed the connection's route, or its
+	// backend from the route's pool. The client gets 1012 Service
+	// Restart (IANA registry; RFC 6455 section 7.4.2), which clients
+	// treat as "reconnect later"; the backend, as when a client leaves,
+	// 1001.
+	routeGoneFarewell = farewell{
+		cause:   "route or backend removed by a reload",
+		client:  closePayload(wsframe.CloseServiceRestart, "route removed by a reload"),
+		backend: closePayload(closeClientLost, "route removed by a reload"),
+	}
+)
+
 // closePayload formats a close frame's payload, cutting the reason to fit
 // a control frame (at a UTF-8 boundary: reasons must be valid UTF-8).
 func closePayload(code int, reason string) []byte {
@@ -151,15 +178,20 @@ func (ss *session) writeClose(l *leg, payload []byte) {
 	ss.write(l, closeFrame(payload, l.masked(), ss.rules.keys))
 }
 
-// goAwayOnLoop closes both legs with 1001 Going Away.
-func (ss *session) goAwayOnLoop() {
+// goAwayOnLoop starts the closing handshake on both legs with f's close
+// frames.
+func (ss *session) goAwayOnLoop(f *farewell) {
 	if ss.ended {
 		return
 	}
-	ss.setCause("server shutting down")
+	ss.setCause(f.cause)
 	ss.startClosing()
 	for _, l := range ss.legs() {
-		ss.queueClose(l, closePayload(closeShutdown, "server shutting down"))
+		payload := f.backend
+		if l.isClient() {
+			payload = f.client
+		}
+		ss.queueClose(l, payload)
 	}
 }
 

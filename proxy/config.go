@@ -79,7 +79,27 @@ type ShutdownConfig struct {
 	// get to finish their closing handshakes before they are dropped.
 	// Default 30s.
 	DrainTimeout conftypes.Duration `yaml:"drain_timeout"`
+	// CloseSpread is the window over which the connections a reload
+	// orphans (their route, or their backend, was removed) are closed
+	// with 1012, one after the other in random order, so that thousands
+	// of clients do not reconnect in the same second (HAProxy's
+	// close-spread-time). Default 30s; 0 closes them at once.
+	CloseSpread conftypes.Duration `yaml:"close_spread"`
 }
+
+// ReloadConfig is the reload section: what a configuration reload (SIGHUP)
+// does to live connections.
+type ReloadConfig struct {
+	// CloseRemoved closes, with 1012 over shutdown.close_spread, the
+	// connections whose route a reload removed or whose backend it took
+	// out of the route's pool. Default true; false keeps them open until
+	// they end on their own, on the route and backend they were opened
+	// with.
+	CloseRemoved *bool `yaml:"close_removed"`
+}
+
+// closeRemoved is CloseRemoved with its default.
+func (r *ReloadConfig) closeRemoved() bool { return r.CloseRemoved == nil || *r.CloseRemoved }
 
 // Config is the proxy's part of the configuration file: every top-level
 // section but tls.
@@ -89,6 +109,7 @@ type Config struct {
 	Limits    LimitsConfig    `yaml:"limits"`
 	Relay     RelayConfig     `yaml:"relay"`
 	Shutdown  ShutdownConfig  `yaml:"shutdown"`
+	Reload    ReloadConfig    `yaml:"reload"`
 	Routes    routes.Config   `yaml:"routes"`
 }
 
@@ -107,7 +128,10 @@ func DefaultConfig() Config {
 			DialTimeout:      conftypes.Duration(3 * time.Second),
 			WriteTimeout:     conftypes.Duration(10 * time.Second),
 		},
-		Shutdown: ShutdownConfig{DrainTimeout: conftypes.Duration(30 * time.Second)},
+		Shutdown: ShutdownConfig{
+			DrainTimeout: conftypes.Duration(30 * time.Second),
+			CloseSpread:  conftypes.Duration(30 * time.Second),
+		},
 	}
 }
 
@@ -116,6 +140,9 @@ func (c *Config) Validate() error {
 	errs := []error{c.Listen.validate(), c.Keepalive.validate(), c.Limits.validate()}
 	if c.Shutdown.DrainTimeout < 0 {
 		errs = append(errs, conftypes.Field("shutdown.drain_timeout", errors.New("must not be negative")))
+	}
+	if c.Shutdown.CloseSpread < 0 {
+		errs = append(errs, conftypes.Field("shutdown.close_spread", errors.New("must not be negative")))
 	}
 	if len(c.Routes) == 0 {
 		errs = append(errs, conftypes.Field("routes", errors.New("at least one route is required")))

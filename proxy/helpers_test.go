@@ -78,7 +78,11 @@ func startProxy(t testing.TB, cfg Config, withTLS bool) *testProxy {
 		tlsConfig = m.TLSConfig()
 		cfg.Listen.HTTPS = "127.0.0.1:0"
 	}
-	srv, err := New(cfg, Deps{Log: slog.New(tp.log), TLS: tlsConfig})
+	rt, err := Build(cfg, slog.New(tp.log), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, rt, Deps{Log: slog.New(tp.log), TLS: tlsConfig})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

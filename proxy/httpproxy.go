@@ -11,7 +11,6 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
-	"github.com/wsedge/wsedge/routes"
 	"github.com/wsedge/wsedge/upstream"
 )
 
@@ -27,21 +26,21 @@ type httpTargetKey struct{}
 
 // proxyHTTP forwards a plain request on a backend route to the backend's
 // http(s) URL, so a page and its socket can sit behind one route.
-func (s *Server) proxyHTTP(w http.ResponseWriter, r *http.Request, route *routes.Matched, params httprouter.Params) {
-	backend, err := route.Target.Pool.PickHTTP(upstream.DialRequest{
+func (s *Server) proxyHTTP(w http.ResponseWriter, r *http.Request, rt *route, pool *upstream.Pool, params httprouter.Params) {
+	backend, err := pool.PickHTTP(upstream.DialRequest{
 		Params: params, RawQuery: r.URL.RawQuery, Header: r.Header, ClientIP: clientIP(r),
 	})
 	if err != nil {
-		s.writeError(w, r, err, "route", route.Route.Label())
+		s.writeError(w, r, err, "route", rt.Label())
 		return
 	}
 	defer backend.Done(nil, false)
 	u, err := url.Parse(backend.URL)
 	if err != nil {
-		s.writeError(w, r, err, "route", route.Route.Label())
+		s.writeError(w, r, err, "route", rt.Label())
 		return
 	}
-	t := &httpTarget{url: u, backend: backend, route: route.Route.Label()}
+	t := &httpTarget{url: u, backend: backend, route: rt.Label()}
 	s.reverse.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), httpTargetKey{}, t)))
 }
 
@@ -88,11 +87,11 @@ func (routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // newTransport is the transport for plain requests to backends. The dial
 // and TLS handshake are bounded by handshake_timeout; waiting for the
 // response is not, so long polls work (the client decides when to give up).
-func (s *Server) newTransport() *http.Transport {
+func newTransport(handshakeTimeout time.Duration) *http.Transport {
 	return &http.Transport{
 		Proxy:               nil, // backends are reached directly, whatever HTTP_PROXY says
-		DialContext:         (&net.Dialer{Timeout: s.handshakeTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout: s.handshakeTimeout,
+		DialContext:         (&net.Dialer{Timeout: handshakeTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout: handshakeTimeout,
 		MaxIdleConnsPerHost: 32,
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   false,

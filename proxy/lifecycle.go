@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/wsedge/wsedge/internal/reactor"
-	"github.com/wsedge/wsedge/routes"
 )
 
 // monotime is the clock deadlines are kept in: nanoseconds, 8 bytes where
@@ -26,9 +25,9 @@ type alarm interface {
 // time: the session's loop, or under the built-in connection's mutex.
 type lifecycle struct {
 	srv     *Server
-	route   *routes.Route // for logs (its label is made only when logged)
-	client  string        // the client's address, for logs
-	cause   string        // the first reason the connection began to end
+	route   *route // what it was opened on (its label is made only when logged)
+	client  string // the client's address, for logs
+	cause   string // the first reason the connection began to end
 	started int64
 
 	// alarm runs the owner's tick at due: the next ping, a ping's
@@ -40,7 +39,7 @@ type lifecycle struct {
 }
 
 // newLifecycle describes a connection on route from client.
-func newLifecycle(srv *Server, route *routes.Route, client string) lifecycle {
+func newLifecycle(srv *Server, route *route, client string) lifecycle {
 	return lifecycle{srv: srv, route: route, client: client}
 }
 

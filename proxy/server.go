@@ -16,8 +16,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsedge/wsedge/internal/reactor"
-	"github.com/wsedge/wsedge/routes"
-	"github.com/wsedge/wsedge/upstream"
 )
 
 // Buffers. Proxied connections are relayed on event loops: each loop
@@ -55,7 +53,7 @@ type ChallengeResponder interface {
 }
 
 // Server is the proxy: it accepts connections on the configured listeners
-// and routes each request through the current route table.
+// and serves each request through the current runtime's routes.
 type Server struct {
 	cfg  Config
 	log  *slog.Logger
@@ -67,8 +65,18 @@ type Server struct {
 	redirectPlain   bool
 	httpsPortSuffix string
 
-	table   atomic.Pointer[routes.Table]
-	tracker *tracker
+	runtime atomic.Pointer[Runtime]
+	// reloadMu orders reloads with the start and end of serving: a
+	// runtime's health checks run while it serves, and not after.
+	reloadMu sync.Mutex
+	serving  bool
+	stopped  bool
+	// spreading runs the spread closes reloads start (closeSpread);
+	// spreadCtx ends them at shutdown.
+	spreading     sync.WaitGroup
+	spreadCtx     context.Context
+	stopSpreading context.CancelFunc
+	tracker       *tracker
 	// relay runs proxied connections; maskKeys are its loops' masking
 	// key sources.
 	relay    *reactor.Group
@@ -92,8 +100,10 @@ type Listeners struct {
 	HTTPS net.Listener
 }
 
-// New builds a server from a validated Config.
-func New(cfg Config, deps Deps) (*Server, error) {
+// New builds a server that serves rt, built from the same validated
+// Config by Build, and starts its relay's event loops. The server owns rt
+// from then on: it runs its health checks while serving and closes it.
+func New(cfg Config, rt *Runtime, deps Deps) (*Server, error) {
 	if cfg.Listen.HTTPS != "" && deps.TLS == nil {
 		return nil, errors.New("proxy: listen.https is set but no TLS configuration was given")
 	}
@@ -135,30 +145,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		WriteBufferSize:  builtinWriteBufferSize,
 		WriteBufferPool:  &sync.Pool{},
 	}
-	env := upstream.Env{
-		Log:         log,
-		DialTimeout: cfg.Limits.DialTimeout.D(),
-		Dialer: websocket.Dialer{
-			HandshakeTimeout: s.handshakeTimeout,
-			ReadBufferSize:   backendReadBufferSize,
-			// Nothing is written through gorilla but the request.
-			WriteBufferPool: &sync.Pool{},
-		},
-		Transport:    s.newTransport(),
-		WriteTimeout: s.writeTimeout,
-		WrapConn:     reactor.Wrap,
-		TCPKeepAlive: s.tcpKeepAlive(),
-	}
 	s.reverse = s.newReverseProxy()
-	table, err := routes.New(cfg.Routes, env, s.serveRoute)
-	if err != nil {
-		return nil, fmt.Errorf("proxy: build routes: %w", err)
-	}
-	s.table.Store(table)
+	s.spreadCtx, s.stopSpreading = context.WithCancel(context.Background())
 	if err := s.startRelay(cfg.Relay); err != nil {
-		table.Close()
 		return nil, err
 	}
+	s.runtime.Store(rt)
 	return s, nil
 }
 
@@ -181,7 +173,7 @@ func (s *Server) startRelay(cfg RelayConfig) error {
 func (s *Server) Listen() (Listeners, error) {
 	var ls Listeners
 	var err error
-	lc := net.ListenConfig{KeepAlive: s.tcpKeepAlive()}
+	lc := net.ListenConfig{KeepAlive: tcpKeepAlive(s.pingInterval)}
 	if s.cfg.Listen.HTTP != "" {
 		if ls.HTTP, err = lc.Listen(context.Background(), "tcp", s.cfg.Listen.HTTP); err != nil {
 			return ls, fmt.Errorf("listen http: %w", err)
@@ -204,8 +196,8 @@ func (s *Server) Listen() (Listeners, error) {
 // (saving four setsockopt calls per socket); with ping_interval: 0 they
 // are what notices a peer that vanished without a FIN, and Go's default
 // (15 s) applies.
-func (s *Server) tcpKeepAlive() time.Duration {
-	if s.pingInterval > 0 {
+func tcpKeepAlive(pingInterval time.Duration) time.Duration {
+	if pingInterval > 0 {
 		return -1
 	}
 	return 0
@@ -231,9 +223,11 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	var servers []*http.Server
 	var serving sync.WaitGroup
 	errc := make(chan error, 2)
-	table := s.table.Load()
+	s.reloadMu.Lock()
+	s.serving = true
+	s.runtime.Load().startHealthChecks()
+	s.reloadMu.Unlock()
 	background, stopBackground := context.WithCancel(context.Background())
-	serving.Go(func() { table.RunHealthChecks(background) })
 	serving.Go(func() { s.reclaimAfterBursts(background) })
 	for _, l := range []struct {
 		ln  net.Listener
@@ -266,7 +260,10 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	stopBackground()
 	serving.Wait()
 	s.relay.Close()
-	table.Close()
+	s.reloadMu.Lock()
+	s.stopped = true
+	s.runtime.Load().Close()
+	s.reloadMu.Unlock()
 	return serveErr
 }
 
@@ -285,6 +282,8 @@ func (s *Server) shutdown(servers []*http.Server) {
 			}
 		})
 	}
+	s.stopSpreading() // the drain closes every connection
+	s.spreading.Wait()
 	dropped := s.tracker.drain(ctx)
 	wg.Wait()
 	s.log.Info("shutdown complete", "dropped", dropped)

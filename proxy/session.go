@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/wsedge/wsedge/internal/reactor"
-	"github.com/wsedge/wsedge/routes"
 	"github.com/wsedge/wsedge/upstream"
 )
 
@@ -74,9 +73,9 @@ func (l *leg) lostCode() int {
 	return closeClientLost
 }
 
-func (s *Server) newSession(route *routes.Matched, clientAddr string, up *upstream.Conn) *session {
+func (s *Server) newSession(rt *route, clientAddr string, up *upstream.Conn) *session {
 	loop := s.relay.Next()
-	ss := &session{lifecycle: newLifecycle(s, &route.Route, clientAddr), loop: loop, up: up}
+	ss := &session{lifecycle: newLifecycle(s, rt, clientAddr), loop: loop, up: up}
 	ss.rules = relayRules{maxMessage: s.maxMessageBytes, keys: s.maskKeys[loop], remask: s.cfg.Relay.Remask}
 	ss.client = leg{ss: ss, peer: &ss.backend, in: scanner{rules: &ss.rules, fromClient: true}}
 	ss.backend = leg{ss: ss, peer: &ss.client, in: scanner{rules: &ss.rules}}
@@ -138,13 +137,13 @@ func (ss *session) attachFailed(err error) {
 // the request goroutine, before any loop has the connections.
 func (ss *session) refuse(clientConn net.Conn) {
 	deadline := time.Now().Add(ss.srv.closeWait)
-	payload := closePayload(closeShutdown, "server shutting down")
 	for _, c := range []struct {
-		conn   net.Conn
-		masked bool
-	}{{clientConn, false}, {ss.up.NetConn, true}} {
+		conn    net.Conn
+		masked  bool
+		payload []byte
+	}{{clientConn, false, shutdownFarewell.client}, {ss.up.NetConn, true, shutdownFarewell.backend}} {
 		c.conn.SetWriteDeadline(deadline)
-		c.conn.Write(closeFrame(payload, c.masked, nil))
+		c.conn.Write(closeFrame(c.payload, c.masked, nil))
 		c.conn.Close()
 	}
 	ss.up.Release()
@@ -185,8 +184,11 @@ func (ss *session) legs() [2]*leg { return [2]*leg{&ss.client, &ss.backend} }
 func (ss *session) fireAt(at int64) { ss.loop.SetTimer(&ss.timer, at) }
 func (ss *session) cancel()         { ss.loop.StopTimer(&ss.timer) }
 
-// goAway closes both legs with 1001 Going Away, for shutdown.
-func (ss *session) goAway() { ss.loop.Post(ss.goAwayOnLoop) }
+// goAway closes both legs with f's close frames.
+func (ss *session) goAway(f *farewell) { ss.loop.Post(func() { ss.goAwayOnLoop(f) }) }
+
+// servedBy returns the route the session was opened on and its backend.
+func (ss *session) servedBy() (*route, *upstream.Backend) { return ss.route, ss.up.Backend }
 
 // forceClose drops both connections at once.
 func (ss *session) forceClose() { ss.loop.Post(ss.finish) }

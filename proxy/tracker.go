@@ -3,16 +3,22 @@ package proxy
 import (
 	"context"
 	"sync"
+
+	"github.com/wsedge/wsedge/upstream"
 )
 
 // drainable is an upgraded connection (a proxied session or a built-in
-// handler connection) that shutdown must close.
+// handler connection) that shutdown, or a reload that removed its route,
+// must close.
 type drainable interface {
-	// goAway starts a closing handshake with 1001 Going Away on every
+	// goAway starts a closing handshake with f's close frames on every
 	// open leg, and bounds it in time.
-	goAway()
+	goAway(f *farewell)
 	// forceClose drops the network connections at once.
 	forceClose()
+	// servedBy returns the route the connection was opened on and its
+	// backend (nil for a built-in).
+	servedBy() (*route, *upstream.Backend)
 }
 
 // tracker is the one registry of live upgraded connections: http.Server's
@@ -87,7 +93,7 @@ func (t *tracker) drain(ctx context.Context) int {
 	var sending sync.WaitGroup
 	defer sending.Wait()
 	for _, c := range live {
-		sending.Go(c.goAway)
+		sending.Go(func() { c.goAway(&shutdownFarewell) })
 	}
 	ended := make(chan struct{})
 	go func() {
@@ -107,6 +113,13 @@ func (t *tracker) drain(ctx context.Context) int {
 	}
 	<-ended
 	return len(rest)
+}
+
+// snapshot lists the live connections.
+func (t *tracker) snapshot() []drainable {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.snapshotLocked()
 }
 
 func (t *tracker) snapshotLocked() []drainable {

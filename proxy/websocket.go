@@ -8,15 +8,14 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
 
-	"github.com/wsedge/wsedge/routes"
 	"github.com/wsedge/wsedge/upstream"
 )
 
 // proxyWebSocket dials the backend first and upgrades the client only once
 // the backend has said 101, so a backend's refusal reaches the client as
 // the HTTP answer it is (a 403 stays a 403).
-func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, route *routes.Matched, params httprouter.Params) {
-	label := route.Route.Label()
+func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, rt *route, pool *upstream.Pool, params httprouter.Params) {
+	label := rt.Label()
 	if err := checkClientHandshake(r); err != nil {
 		s.writeError(w, r, err, "route", label)
 		return
@@ -26,7 +25,7 @@ func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, route *r
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.handshakeTimeout)
-	up, resp, err := route.Target.Pool.DialWebSocket(ctx, upstream.DialRequest{
+	up, resp, err := pool.DialWebSocket(ctx, upstream.DialRequest{
 		Params:       params,
 		RawQuery:     r.URL.RawQuery,
 		Header:       backendRequestHeader(r),
@@ -54,7 +53,7 @@ func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, route *r
 	s.log.Debug("websocket opened", "route", label, "backend", up.URL, "client", r.RemoteAddr, "subprotocol", clientWS.Subprotocol())
 	// From here frames are relayed on the raw connections: gorilla's Conn
 	// (which has read nothing past the request) is dropped.
-	s.newSession(route, r.RemoteAddr, up).start(clientWS.NetConn())
+	s.newSession(rt, r.RemoteAddr, up).start(clientWS.NetConn())
 }
 
 // relayRefusal sends the client the backend's non-101 answer: its status,

@@ -1,16 +1,11 @@
 package routes
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/julienschmidt/httprouter"
-
-	"github.com/wsedge/wsedge/upstream"
 )
 
 // anyMethod is the one httprouter method every route is registered under:
@@ -18,47 +13,42 @@ import (
 // business (WebSocket handshakes are GET, proxied plain requests any).
 const anyMethod = "ANY"
 
-// Matched is a route as built into a Table.
-type Matched struct {
-	// Route is the route's configuration.
-	Route Route
-	// Target is where the route's requests go.
-	Target *upstream.Target
-}
-
-// ServeFunc serves a request that matched route with params. The proxy
-// provides it when it builds a table.
-type ServeFunc func(w http.ResponseWriter, r *http.Request, route *Matched, params httprouter.Params)
-
-// Table matches requests to routes. It is immutable once built and safe
-// for concurrent use.
+// Table matches requests to routes. It is built from the configuration
+// alone (no I/O, nothing to close), is immutable once built, and is safe
+// for concurrent use. What a route points at is not the table's business:
+// Match answers which route, by its index in the Config the table was
+// built from, and the caller keeps what each index stands for.
 type Table struct {
 	exact    map[string]*httprouter.Router // by host
 	wildcard map[string]*httprouter.Router // by the domain below "*."
 	anyHost  *httprouter.Router
-	routes   []*Matched
 }
 
-// New builds a table from a validated Config: every route's target is
-// built with env, and matching requests are handed to serve.
-func New(cfg Config, env upstream.Env, serve ServeFunc) (*Table, error) {
+// New builds a table from a validated Config.
+func New(cfg Config) (*Table, error) {
 	t := &Table{exact: map[string]*httprouter.Router{}, wildcard: map[string]*httprouter.Router{}}
 	for i := range cfg {
-		target, err := upstream.New(cfg[i].Config, env)
-		if err != nil {
-			t.Close()
+		if err := insert(t.routerFor(cfg[i].Host), cfg[i].Path, matchHandle(i)); err != nil {
 			return nil, fmt.Errorf("route %s: %w", cfg[i].Label(), err)
-		}
-		m := &Matched{Route: cfg[i], Target: target}
-		t.routes = append(t.routes, m)
-		handle := func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) { serve(w, r, m, ps) }
-		if err := insert(t.routerFor(m.Route.Host), m.Route.Path, handle); err != nil {
-			t.Close()
-			return nil, fmt.Errorf("route %s: %w", m.Route.Label(), err)
 		}
 	}
 	return t, nil
 }
+
+// matchHandle is what a route is registered under in its router. A
+// router only returns handles, which cannot be compared, so the handle
+// of route i tells its index to the matchSlot Match calls it with.
+func matchHandle(i int) httprouter.Handle {
+	return func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) { w.(*matchSlot).index = i }
+}
+
+// matchSlot receives a matched route's index (see matchHandle). It is an
+// http.ResponseWriter only to fit httprouter.Handle; nothing is written.
+type matchSlot struct{ index int }
+
+func (*matchSlot) Header() http.Header       { return nil }
+func (*matchSlot) Write([]byte) (int, error) { return 0, http.ErrBodyNotAllowed }
+func (*matchSlot) WriteHeader(int)           {}
 
 // routerFor returns, creating it if needed, the router for a configured host.
 func (t *Table) routerFor(host string) *httprouter.Router {
@@ -85,54 +75,35 @@ func routerIn(m map[string]*httprouter.Router, key string) *httprouter.Router {
 	return r
 }
 
-// RunHealthChecks runs the active health checks of every route's backends
-// until ctx is done, and returns once they have all stopped. The table's
-// owner runs it and waits for it.
-func (t *Table) RunHealthChecks(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, m := range t.routes {
-		if m.Target.Pool != nil {
-			wg.Go(func() { m.Target.Pool.RunHealthChecks(ctx) })
+// Match finds the route for r: its index in the table's Config and its
+// path parameters, or -1 when no route matches. The most specific host
+// wins: routes for the exact host first, then its "*." wildcard, then
+// routes for any host; a path that none of the exact host's routes match
+// falls through to the wildcard's and then to any host's. Paths are
+// matched decoded (r.URL.Path), so an encoded slash separates segments
+// like a plain one.
+func (t *Table) Match(r *http.Request) (int, httprouter.Params) {
+	host := normalizeHost(r.Host)
+	if i, ps := t.tryRouter(t.exact[host], r); i >= 0 {
+		return i, ps
+	}
+	if parent, ok := wildcardParent(host); ok {
+		if i, ps := t.tryRouter(t.wildcard[parent], r); i >= 0 {
+			return i, ps
 		}
 	}
-	wg.Wait()
+	return t.tryRouter(t.anyHost, r)
 }
 
-// Close releases what the routes' targets hold open. Live connections keep
-// working; Close is for a table no request will reach again.
-func (t *Table) Close() error {
-	var errs []error
-	for _, m := range t.routes {
-		errs = append(errs, m.Target.Close())
-	}
-	return errors.Join(errs...)
-}
-
-// Dispatch finds the route for r and serves r through it, and reports
-// whether a route matched. The most specific host wins: routes for the
-// exact host first, then its "*." wildcard, then routes for any host; a
-// path that none of the exact host's routes match falls through to the
-// wildcard's and then to any host's. Paths are matched decoded
-// (r.URL.Path), so an encoded slash separates segments like a plain one.
-func (t *Table) Dispatch(w http.ResponseWriter, r *http.Request) bool {
-	host := normalizeHost(r.Host)
-	if t.tryRouter(t.exact[host], w, r) {
-		return true
-	}
-	if parent, ok := wildcardParent(host); ok && t.tryRouter(t.wildcard[parent], w, r) {
-		return true
-	}
-	return t.tryRouter(t.anyHost, w, r)
-}
-
-func (t *Table) tryRouter(router *httprouter.Router, w http.ResponseWriter, r *http.Request) bool {
+func (t *Table) tryRouter(router *httprouter.Router, r *http.Request) (int, httprouter.Params) {
 	if router == nil {
-		return false
+		return -1, nil
 	}
 	handle, params, _ := router.Lookup(anyMethod, r.URL.Path)
 	if handle == nil {
-		return false
+		return -1, nil
 	}
-	handle(w, r, params)
-	return true
+	var slot matchSlot
+	handle(&slot, r, params)
+	return slot.index, params
 }

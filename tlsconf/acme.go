@@ -58,9 +58,9 @@ func (a *ACMEConfig) directoryURL() string {
 	return a.Directory
 }
 
-// validate checks the section; fileNames are the DNS names the configured
-// certificate files cover, which ACME must not also claim.
-func (a *ACMEConfig) validate(fileNames map[string]string) error {
+// validate checks the section. That no configured certificate file also
+// covers one of its hosts is checked by New, which reads the files.
+func (a *ACMEConfig) validate() error {
 	var errs []error
 	if len(a.Hosts) == 0 {
 		errs = append(errs, conftypes.Field("hosts", errors.New("list the names to obtain certificates for")))
@@ -72,17 +72,10 @@ func (a *ACMEConfig) validate(fileNames map[string]string) error {
 			errs = append(errs, conftypes.Field(at, fmt.Errorf("%q: wildcard names need the DNS-01 challenge, which wsedge does not do", h)))
 		case net.ParseIP(h) != nil || !dnsNameRE.MatchString(h):
 			errs = append(errs, conftypes.Field(at, fmt.Errorf("%q is not a DNS name", h)))
-		case fileNames[strings.ToLower(h)] != "":
-			errs = append(errs, conftypes.Field(at, fmt.Errorf("%q is already covered by certificate %s: list it in one place", h, fileNames[strings.ToLower(h)])))
 		}
 	}
 	if u, err := url.Parse(a.directoryURL()); err != nil || u.Scheme != "https" || u.Host == "" {
 		errs = append(errs, conftypes.Field("directory", fmt.Errorf("%q is not an https:// URL", a.Directory)))
-	}
-	if a.CA != "" {
-		if _, err := loadCertPool(a.CA); err != nil {
-			errs = append(errs, conftypes.Field("ca", err))
-		}
 	}
 	return errors.Join(errs...)
 }
@@ -115,7 +108,7 @@ func newACMEIssuer(cfg *ACMEConfig, log *slog.Logger) (*acmeIssuer, error) {
 	if cfg.CA != "" {
 		pool, err := loadCertPool(cfg.CA)
 		if err != nil {
-			return nil, err
+			return nil, conftypes.Field("ca", err)
 		}
 		transport := http.DefaultTransport.(*http.Transport).Clone()
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool}

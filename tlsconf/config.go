@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
@@ -74,12 +73,11 @@ func (c *Config) ResolvePaths(dir string) {
 
 var dnsNameRE = regexp.MustCompile(`^(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?\.)*[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$`)
 
-// Validate loads every certificate pair once, so a missing file, a file
-// that is not PEM or a key that does not match its certificate fails at
-// load, naming the file; and checks the ACME section.
+// Validate checks the section without reading any file: New reads the
+// certificate pairs and CA bundle, and reports what is wrong with them
+// the same way.
 func (c *Config) Validate() error {
 	var errs []error
-	fileNames := map[string]string{} // DNS name -> certificate file
 	for i, cf := range c.Certificates {
 		at := fmt.Sprintf("certificates[%d]", i)
 		switch {
@@ -87,15 +85,6 @@ func (c *Config) Validate() error {
 			errs = append(errs, conftypes.Field(at+".cert", errors.New("required: a PEM certificate file")))
 		case cf.Key == "":
 			errs = append(errs, conftypes.Field(at+".key", errors.New("required: a PEM private key file")))
-		default:
-			cert, err := loadPair(cf)
-			if err != nil {
-				errs = append(errs, conftypes.Field(at+"."+pairField(err), err))
-				continue
-			}
-			for _, n := range cert.Leaf.DNSNames {
-				fileNames[strings.ToLower(n)] = cf.Cert
-			}
 		}
 	}
 	for i, name := range c.SelfSigned {
@@ -113,7 +102,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, conftypes.Field("watch_interval", errors.New("must not be negative")))
 	}
 	if c.ACME != nil {
-		errs = append(errs, conftypes.Under("acme", c.ACME.validate(fileNames)))
+		errs = append(errs, conftypes.Under("acme", c.ACME.validate()))
 	}
 	return errors.Join(errs...)
 }

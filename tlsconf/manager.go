@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/acme"
+
+	"github.com/wsedge/wsedge/internal/conftypes"
 )
 
 // selfSignedValidity is how long a development certificate is valid; it is
@@ -44,19 +46,18 @@ type Manager struct {
 	acme       *acmeIssuer // nil without ACME
 }
 
-// New loads the configured certificates. cfg must have passed Validate.
+// New loads the configured certificates; cfg must have passed Validate.
+// Every problem with the files (missing, not PEM, a key that does not
+// match its certificate, a name both a file and ACME claim) is reported
+// at once, as conftypes.FieldErrors relative to the section, so the
+// configuration's reader can name the file and line.
 func New(cfg Config, log *slog.Logger) (*Manager, error) {
 	m := &Manager{log: log, minVersion: tls.VersionTLS12, watchInterval: cfg.WatchInterval.D()}
 	if cfg.MinVersion == "1.3" {
 		m.minVersion = tls.VersionTLS13
 	}
-	for _, cf := range cfg.Certificates {
-		stamp := stampOf(cf)
-		c, err := loadPair(cf)
-		if err != nil {
-			return nil, err
-		}
-		m.files = append(m.files, &fileCert{files: cf, cert: c, loaded: stamp, seen: stamp})
+	if err := m.loadFiles(cfg); err != nil {
+		return nil, err
 	}
 	if len(cfg.SelfSigned) > 0 {
 		c, err := SelfSigned(cfg.SelfSigned, selfSignedValidity)
@@ -76,7 +77,7 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 	if cfg.ACME != nil {
 		a, err := newACMEIssuer(cfg.ACME, log)
 		if err != nil {
-			return nil, err
+			return nil, conftypes.Under("acme", err)
 		}
 		m.acme = a
 		log.Info("ACME enabled", "hosts", cfg.ACME.Hosts, "directory", cfg.ACME.directoryURL(), "cache", cfg.ACME.cacheDir())
@@ -86,6 +87,46 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 	}
 	m.certs.Store(m.buildSet())
 	return m, nil
+}
+
+// Check reads what New would read (certificate pairs, the ACME CA bundle)
+// and reports its problems as New does, without generating, writing or
+// logging anything: it is what "wsedge validate" runs.
+func Check(cfg Config) error {
+	errs := []error{(&Manager{}).loadFiles(cfg)}
+	if cfg.ACME != nil && cfg.ACME.CA != "" {
+		if _, err := loadCertPool(cfg.ACME.CA); err != nil {
+			errs = append(errs, conftypes.Field("acme.ca", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// loadFiles loads every certificate pair, and checks that ACME does not
+// claim a name a file covers.
+func (m *Manager) loadFiles(cfg Config) error {
+	var errs []error
+	fileNames := map[string]string{} // DNS name -> certificate file
+	for i, cf := range cfg.Certificates {
+		stamp := stampOf(cf)
+		c, err := loadPair(cf)
+		if err != nil {
+			errs = append(errs, conftypes.Field(fmt.Sprintf("certificates[%d].%s", i, pairField(err)), err))
+			continue
+		}
+		for _, n := range c.Leaf.DNSNames {
+			fileNames[strings.ToLower(n)] = cf.Cert
+		}
+		m.files = append(m.files, &fileCert{files: cf, cert: c, loaded: stamp, seen: stamp})
+	}
+	if cfg.ACME != nil {
+		for i, h := range cfg.ACME.Hosts {
+			if file := fileNames[strings.ToLower(h)]; file != "" {
+				errs = append(errs, conftypes.Field(fmt.Sprintf("acme.hosts[%d]", i), fmt.Errorf("%q is already covered by certificate %s: list it in one place", h, file)))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // writeCertPEM writes c's certificate (never its key) to name, if given.

@@ -250,24 +250,30 @@ func TestSecureDefaults(t *testing.T) {
 	}
 }
 
-func TestValidateNamesTheFile(t *testing.T) {
+// TestErrorsNameTheField: Validate reports what the section says wrong
+// without reading a file; Check and New read the files and report what is
+// wrong with them the same way, field by field.
+func TestErrorsNameTheField(t *testing.T) {
 	dir := t.TempDir()
 	a := writePair(t, dir, "a", false, "a.example.test")
 	b := writePair(t, dir, "b", false, "b.example.test")
 	cases := []struct {
-		name string
-		cfg  Config
-		want []string
+		name  string
+		cfg   Config
+		reads bool // found by reading files (Check, New), not by Validate
+		want  []string
 	}{
-		{"missing file", Config{Certificates: []CertFile{{Cert: filepath.Join(dir, "nope.pem"), Key: a.files.Key}}},
+		{"missing file", Config{Certificates: []CertFile{{Cert: filepath.Join(dir, "nope.pem"), Key: a.files.Key}}}, true,
 			[]string{"certificates[0].cert: read certificate: open " + filepath.Join(dir, "nope.pem")}},
-		{"key of another certificate", Config{Certificates: []CertFile{{Cert: a.files.Cert, Key: b.files.Key}}},
+		{"key of another certificate", Config{Certificates: []CertFile{{Cert: a.files.Cert, Key: b.files.Key}}}, true,
 			[]string{"certificates[0].key: load " + a.files.Cert + " and " + b.files.Key, "private key does not match"}},
-		{"acme name also in a file", Config{Certificates: []CertFile{a.files}, ACME: &ACMEConfig{Hosts: []string{"a.example.test"}}},
+		{"acme name also in a file", Config{Certificates: []CertFile{a.files}, ACME: &ACMEConfig{Hosts: []string{"a.example.test"}}}, true,
 			[]string{"acme.hosts[0]: \"a.example.test\" is already covered by certificate " + a.files.Cert}},
-		{"acme wildcard", Config{ACME: &ACMEConfig{Hosts: []string{"*.example.test"}}}, []string{"acme.hosts[0]", "DNS-01"}},
-		{"acme plain http directory", Config{ACME: &ACMEConfig{Hosts: []string{"x.test"}, Directory: "http://ca.test/dir"}}, []string{"acme.directory"}},
-		{"bad min version", Config{SelfSigned: []string{"localhost"}, MinVersion: "1.1"}, []string{"min_version"}},
+		{"acme CA bundle missing", Config{ACME: &ACMEConfig{Hosts: []string{"x.test"}, CA: filepath.Join(dir, "no-ca.pem")}}, true,
+			[]string{"acme.ca: read CA bundle: open " + filepath.Join(dir, "no-ca.pem")}},
+		{"acme wildcard", Config{ACME: &ACMEConfig{Hosts: []string{"*.example.test"}}}, false, []string{"acme.hosts[0]", "DNS-01"}},
+		{"acme plain http directory", Config{ACME: &ACMEConfig{Hosts: []string{"x.test"}, Directory: "http://ca.test/dir"}}, false, []string{"acme.directory"}},
+		{"bad min version", Config{SelfSigned: []string{"localhost"}, MinVersion: "1.1"}, false, []string{"min_version"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -275,19 +281,37 @@ func TestValidateNamesTheFile(t *testing.T) {
 				tc.cfg.MinVersion = "1.2"
 			}
 			err := tc.cfg.Validate()
-			if err == nil {
-				t.Fatal("Validate accepted it")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error lacks %q:\n%v", w, err)
+			if tc.reads {
+				if err != nil {
+					t.Fatalf("Validate: %v; it reads no file and should accept this", err)
 				}
+				_, newErr := New(tc.cfg, discardLogger())
+				checkFieldErrors(t, "New", newErr, tc.want)
+				err = Check(tc.cfg)
+				checkFieldErrors(t, "Check", err, tc.want)
+				return
 			}
-			var fe *conftypes.FieldError
-			if !errors.As(conftypes.Flatten(err)[0], &fe) {
-				t.Errorf("%v is not a FieldError", err)
-			}
+			checkFieldErrors(t, "Validate", err, tc.want)
 		})
+	}
+}
+
+func checkFieldErrors(t *testing.T, step string, err error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s accepted it", step)
+		return
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("%s: error lacks %q:\n%v", step, w, err)
+		}
+	}
+	for _, e := range conftypes.Flatten(err) {
+		var fe *conftypes.FieldError
+		if !errors.As(e, &fe) {
+			t.Errorf("%s: %v is not a FieldError", step, e)
+		}
 	}
 }
 

@@ -68,6 +68,10 @@ func newBackend(tpl *URLTemplate, index int, env Env, tlsConfig *tls.Config) *Ba
 // String returns the backend's URL template, for logs.
 func (b *Backend) String() string { return b.url.String() }
 
+// CloseIdleConnections closes the idle keep-alive connections of the
+// backend's plain HTTP transport, for a pool no request will reach again.
+func (b *Backend) CloseIdleConnections() { b.transport.CloseIdleConnections() }
+
 // Active returns the number of connections open to b.
 func (b *Backend) Active() int64 { return b.active.Load() }
 

@@ -52,6 +52,9 @@ func newBroadcast(env Env) *broadcast {
 	return &broadcast{log: env.Log, writeTimeout: env.WriteTimeout, rooms: map[string]*room{}}
 }
 
+// Close holds nothing to release: rooms end with their last member.
+func (b *broadcast) Close() error { return nil }
+
 type broadcastSession struct {
 	hub *broadcast
 	key string

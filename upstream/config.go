@@ -3,7 +3,6 @@ package upstream
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -84,18 +83,13 @@ const (
 	maxTailLines          = 100000
 )
 
-// handlerFactories build the built-in handlers, by the name a route uses.
-var handlerFactories = map[string]func(Config, Env) (*Target, error){
-	"echo":      func(_ Config, env Env) (*Target, error) { return &Target{Handler: newEcho(env)}, nil },
-	"broadcast": func(_ Config, env Env) (*Target, error) { return &Target{Handler: newBroadcast(env)}, nil },
-	"tail":      newTailTarget,
-	"demo":      func(Config, Env) (*Target, error) { return &Target{Page: newDemoPage()}, nil },
-}
-
 // HandlerNames lists the built-in handler names, sorted.
 func HandlerNames() []string {
-	names := make([]string, 0, len(handlerFactories))
+	names := make([]string, 0, len(handlerFactories)+len(pageFactories))
 	for n := range handlerFactories {
+		names = append(names, n)
+	}
+	for n := range pageFactories {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -165,11 +159,6 @@ func (c *Config) validateBackends() error {
 		if !secure {
 			errs = append(errs, conftypes.Field("tls", errors.New("no backend is wss://")))
 		}
-		if c.TLS.CA != "" {
-			if _, err := loadCAPool(c.TLS.CA); err != nil {
-				errs = append(errs, conftypes.Field("tls.ca", err))
-			}
-		}
 	}
 	errs = append(errs, misplaced("only used with handler: tail", setting{"root", c.Root != ""}, setting{"lines", c.Lines != nil})...)
 	return errors.Join(errs...)
@@ -193,7 +182,7 @@ func misplaced(why string, settings ...setting) []error {
 }
 
 func (c *Config) validateHandler() error {
-	if _, ok := handlerFactories[c.Handler]; !ok {
+	if handlerFactories[c.Handler] == nil && pageFactories[c.Handler] == nil {
 		return conftypes.Field("handler", fmt.Errorf("unknown handler %q: want one of %s", c.Handler, strings.Join(HandlerNames(), ", ")))
 	}
 	errs := misplaced("only used with backends",
@@ -205,8 +194,6 @@ func (c *Config) validateHandler() error {
 	}
 	if c.Root == "" {
 		errs = append(errs, conftypes.Field("root", errors.New("required: the directory whose files tail may serve")))
-	} else if fi, err := os.Stat(c.Root); err != nil || !fi.IsDir() {
-		errs = append(errs, conftypes.Field("root", fmt.Errorf("%s is not a directory", c.Root)))
 	}
 	if c.Lines != nil && (*c.Lines < 0 || *c.Lines > maxTailLines) {
 		errs = append(errs, conftypes.Field("lines", fmt.Errorf("want 0 to %d", maxTailLines)))

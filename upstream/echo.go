@@ -16,6 +16,9 @@ func newEcho(env Env) *echo { return &echo{writeTimeout: env.WriteTimeout} }
 
 func (e *echo) Open(*http.Request, httprouter.Params) (Session, error) { return e, nil }
 
+// Close holds nothing to release.
+func (e *echo) Close() error { return nil }
+
 // Serve streams each message back as it arrives (NextReader → NextWriter),
 // so a large message never sits whole in memory.
 func (e *echo) Serve(conn *websocket.Conn) {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+
+	"github.com/wsedge/wsedge/internal/conftypes"
 )
 
 // NoBackendError: every backend of the pool is down (failed dials within
@@ -48,10 +50,14 @@ type Pool struct {
 	passive bool
 }
 
-func newPool(cfg Config, env Env) (*Pool, error) {
+// NewPool builds the pool a KindBackends Config describes. It does the
+// configuration's I/O (a CA bundle is read); a failure is a
+// conftypes.FieldError naming the field, relative to the route. Its
+// health checks run while its owner runs RunHealthChecks.
+func NewPool(cfg Config, env Env) (*Pool, error) {
 	tlsConfig, err := backendTLSConfig(cfg.TLS, env.Log)
 	if err != nil {
-		return nil, fmt.Errorf("backend tls: %w", err)
+		return nil, conftypes.Field("tls.ca", err)
 	}
 	p := &Pool{balancer: newBalancer(cfg.Balance), health: cfg.Health, log: env.Log, passive: len(cfg.templates()) > 1}
 	if cfg.Balance == BalanceHash {

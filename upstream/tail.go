@@ -16,6 +16,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
+
+	"github.com/wsedge/wsedge/internal/conftypes"
 )
 
 const (
@@ -45,18 +47,29 @@ type tail struct {
 	log          *slog.Logger
 }
 
-func newTailTarget(cfg Config, env Env) (*Target, error) {
-	root, err := os.OpenRoot(cfg.Root)
+func newTail(cfg Config, env Env) (Handler, error) {
+	root, err := openTailRoot(cfg.Root)
 	if err != nil {
-		return nil, fmt.Errorf("tail root: %w", err)
+		return nil, conftypes.Field("root", err)
 	}
 	lines := DefaultTailLines
 	if cfg.Lines != nil {
 		lines = *cfg.Lines
 	}
-	t := &tail{root: root, lines: lines, writeTimeout: env.WriteTimeout, log: env.Log}
-	return &Target{Handler: t, closer: root}, nil
+	return &tail{root: root, lines: lines, writeTimeout: env.WriteTimeout, log: env.Log}, nil
 }
+
+// openTailRoot opens the directory a tail route serves files from.
+func openTailRoot(dir string) (*os.Root, error) {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", dir)
+	}
+	return os.OpenRoot(dir)
+}
+
+// Close closes the root directory; files being followed stay open until
+// their connections end.
+func (t *tail) Close() error { return t.root.Close() }
 
 // Open finds the file named by the route's last parameter (/logs/*file)
 // under root. Anything but a regular file inside root, including a path

@@ -1,6 +1,8 @@
 package upstream
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -9,6 +11,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
+
+	"github.com/wsedge/wsedge/internal/conftypes"
 )
 
 // Env is what every target needs from the process that runs it. The proxy
@@ -37,28 +41,28 @@ type Env struct {
 	TCPKeepAlive time.Duration
 }
 
-// Target is what one route points at: a backend pool, or a built-in.
-// Exactly one of Pool, Handler and Page is set.
-type Target struct {
-	// Pool is set for backend routes: WebSocket requests are proxied to one
-	// of its backends, plain HTTP requests too.
-	Pool *Pool
-	// Handler is set for built-ins that serve WebSocket clients (echo,
-	// broadcast); plain requests on such a route get 426 Upgrade Required.
-	Handler Handler
-	// Page is set for built-ins that answer plain HTTP (demo).
-	Page http.Handler
-	// closer releases what the target holds open (tail's root directory).
-	closer io.Closer
-}
+// Kind is what a route points at, as its Config says.
+type Kind int
 
-// Close releases what the target holds open. Connections it served are
-// not affected.
-func (t *Target) Close() error {
-	if t.closer == nil {
-		return nil
+const (
+	// KindBackends: a pool of backends (NewPool).
+	KindBackends Kind = iota
+	// KindHandler: a built-in handler for WebSocket clients (NewHandler):
+	// echo, broadcast, tail.
+	KindHandler
+	// KindPage: a built-in that answers plain HTTP (NewPage): demo.
+	KindPage
+)
+
+// Kind says which constructor builds what a validated Config points at.
+func (c *Config) Kind() Kind {
+	switch {
+	case c.hasBackends():
+		return KindBackends
+	case pageFactories[c.Handler] != nil:
+		return KindPage
 	}
-	return t.closer.Close()
+	return KindHandler
 }
 
 // Handler is a built-in endpoint for WebSocket clients.
@@ -66,6 +70,9 @@ type Handler interface {
 	// Open accepts or refuses a request before the upgrade, so a refusal is
 	// still an HTTP status (an error wrapping ErrNotFound is a 404).
 	Open(r *http.Request, params httprouter.Params) (Session, error)
+	// Close releases what the handler holds open (tail's root directory);
+	// connections it serves are not affected.
+	io.Closer
 }
 
 // Session serves one upgraded client connection.
@@ -78,14 +85,35 @@ type Session interface {
 	Serve(conn *websocket.Conn)
 }
 
-// New builds the target a route's Config describes.
-func New(cfg Config, env Env) (*Target, error) {
-	if cfg.hasBackends() {
-		pool, err := newPool(cfg, env)
-		if err != nil {
-			return nil, err
-		}
-		return &Target{Pool: pool}, nil
+// handlerFactories build the built-in WebSocket handlers, by the name a
+// route uses. Errors are conftypes.FieldErrors relative to the route.
+var handlerFactories = map[string]func(Config, Env) (Handler, error){
+	"echo":      func(_ Config, env Env) (Handler, error) { return newEcho(env), nil },
+	"broadcast": func(_ Config, env Env) (Handler, error) { return newBroadcast(env), nil },
+	"tail":      newTail,
+}
+
+// pageFactories build the built-ins that answer plain HTTP.
+var pageFactories = map[string]func() http.Handler{
+	"demo": newDemoPage,
+}
+
+// NewHandler builds the built-in handler a KindHandler Config names. It
+// does the configuration's I/O (tail opens its root); a failure is a
+// conftypes.FieldError naming the field, relative to the route.
+func NewHandler(cfg Config, env Env) (Handler, error) {
+	build := handlerFactories[cfg.Handler]
+	if build == nil {
+		return nil, conftypes.Field("handler", fmt.Errorf("%q is not a WebSocket handler", cfg.Handler))
 	}
-	return handlerFactories[cfg.Handler](cfg, env)
+	return build(cfg, env)
+}
+
+// NewPage builds the built-in page a KindPage Config names.
+func NewPage(cfg Config) (http.Handler, error) {
+	build := pageFactories[cfg.Handler]
+	if build == nil {
+		return nil, conftypes.Field("handler", errors.New("not a page"))
+	}
+	return build(), nil
 }

@@ -16,6 +16,7 @@ const (
 	ClosePolicyViolation  = 1008
 	CloseMessageTooBig    = 1009
 	CloseInternalError    = 1011
+	CloseServiceRestart   = 1012 // registered with IANA: the server is restarting
 	MaxCloseReason        = MaxControlPayload - 2
 	minApplicationCode    = 3000
 	maxApplicationCode    = 4999

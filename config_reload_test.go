@@ -1,0 +1,346 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsedge/wsedge/internal/wstest"
+	"github.com/wsedge/wsedge/proxy"
+)
+
+// listenPlain opens the one plain listener a reload test app serves on.
+func listenPlain(t *testing.T) proxy.Listeners {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proxy.Listeners{HTTP: ln}
+}
+
+// rewrite replaces the app's configuration file; the next reload reads it.
+func (ra *runningApp) rewrite(t *testing.T, yamlText string) {
+	t.Helper()
+	wstest.WriteFileAtomically(t, ra.path, []byte(yamlText))
+}
+
+// dialWS opens ws://<app>/path, closed when the test ends; resp is the
+// handshake's answer (a refusal's status included).
+func (ra *runningApp) dialWS(t *testing.T, path string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: waitLimit}
+	c, resp, err := d.Dial("ws://"+ra.plainAddr+path, nil)
+	if c != nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	return c, resp, err
+}
+
+// reloadConfig is the text of a configuration whose routes a test varies
+// between reloads; the rest stays the same (a reload applies routes only).
+func reloadConfig(closeSpread string, routes ...string) string {
+	return `listen:
+  http: "127.0.0.1:0"
+keepalive:
+  ping_interval: 1s
+  pong_timeout: 5s
+shutdown:
+  close_spread: ` + closeSpread + `
+routes:
+` + strings.Join(routes, "")
+}
+
+func backendRoute(name, path string, backends ...string) string {
+	return fmt.Sprintf("  - name: %s\n    path: %s\n    backends: [%s]\n", name, path, strings.Join(backends, ", "))
+}
+
+func handlerRoute(name, path, handler string) string {
+	return fmt.Sprintf("  - name: %s\n    path: %s\n    handler: %s\n", name, path, handler)
+}
+
+// echoClient exchanges numbered messages with an echo through c until
+// stop is closed, and checks each echo is the message it sent, in order.
+func echoClient(t *testing.T, c *websocket.Conn, name string, stop <-chan struct{}, sent *atomic.Int64) {
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		msg := fmt.Sprintf("%s #%d", name, i)
+		c.SetWriteDeadline(time.Now().Add(waitLimit))
+		c.SetReadDeadline(time.Now().Add(waitLimit))
+		if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Errorf("%s: write %d: %v", name, i, err)
+			return
+		}
+		_, got, err := c.ReadMessage()
+		if err != nil {
+			t.Errorf("%s: message %d: %v", name, i, err)
+			return
+		}
+		if string(got) != msg {
+			t.Errorf("%s: sent %q, got %q back", name, msg, got)
+			return
+		}
+		sent.Add(1)
+	}
+}
+
+// TestReloadUnderLoadDropsNothing: connections exchanging numbered
+// messages while reloads add and remove an unrelated route and change
+// another route's pool: none is dropped, no message is lost or out of
+// order, and every reload takes effect for new handshakes.
+func TestReloadUnderLoadDropsNothing(t *testing.T) {
+	a, b := wstest.EchoServer(t), wstest.EchoServer(t)
+	base := []string{backendRoute("main", "/ws", a+"/"), handlerRoute("echo", "/echo", "echo")}
+	poolOnlyA := backendRoute("pool", "/pool", a+"/")
+	poolAB := backendRoute("pool", "/pool", a+"/", b+"/")
+	extra := backendRoute("extra", "/extra", b+"/")
+	ra := startApp(t, t.TempDir(), reloadConfig("1s", append(base, poolOnlyA)...), listenPlain(t))
+
+	const perRoute = 15
+	stop := make(chan struct{})
+	var clients sync.WaitGroup
+	var exchanged atomic.Int64
+	for _, path := range []string{"/ws", "/echo", "/pool"} {
+		for i := range perRoute {
+			c, _, err := ra.dialWS(t, path)
+			if err != nil {
+				t.Fatalf("dial %s: %v", path, err)
+			}
+			clients.Go(func() { echoClient(t, c, fmt.Sprintf("%s-%d", path, i), stop, &exchanged) })
+		}
+	}
+	const reloads = 20
+	for i := range reloads {
+		with := i%2 == 0
+		routes := slices.Clone(base)
+		if with {
+			routes = append(routes, poolAB, extra)
+		} else {
+			routes = append(routes, poolOnlyA)
+		}
+		ra.rewrite(t, reloadConfig("1s", routes...))
+		before := exchanged.Load()
+		if err := ra.app.reload(); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		probe, resp, err := ra.dialWS(t, "/extra")
+		if probe != nil {
+			probe.Close()
+		}
+		switch {
+		case with && err != nil:
+			t.Errorf("reload %d added /extra, but a handshake there fails: %v", i, err)
+		case !with && (resp == nil || resp.StatusCode != http.StatusNotFound):
+			t.Errorf("reload %d removed /extra, but a handshake there got %v, %v; want 404", i, resp, err)
+		}
+		// The connections keep exchanging between reloads.
+		wstest.Eventually(t, waitLimit, func() bool { return exchanged.Load() > before+3*perRoute })
+	}
+	close(stop)
+	clients.Wait()
+	if n := ra.app.proxy.ActiveConnections(); n < 3*perRoute {
+		t.Errorf("%d connections open after the reloads, want at least the %d of the load", n, 3*perRoute)
+	}
+	if strings.Contains(ra.logs.String(), "reload failed") {
+		t.Errorf("a reload failed:\n%s", ra.logs)
+	}
+	t.Logf("%d messages exchanged across %d reloads", exchanged.Load(), reloads)
+}
+
+// TestReloadRefusesABrokenFile: whatever is wrong with the new file, the
+// reload fails as a whole, names the file and line, and the running
+// configuration keeps serving.
+func TestReloadRefusesABrokenFile(t *testing.T) {
+	a := wstest.EchoServer(t)
+	good := reloadConfig("1s", backendRoute("main", "/ws", a+"/"))
+	dir := t.TempDir()
+	ra := startApp(t, dir, good, listenPlain(t))
+	open, _, err := ra.dialWS(t, "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"YAML syntax", strings.Replace(good, "path: /ws", "path: /ws: bad", 1), "wsedge.yaml:10: YAML syntax"},
+		{"missing CA bundle", reloadConfig("1s", backendRoute("main", "/ws", a+"/"),
+			"  - name: secure\n    path: /secure\n    backend: wss://127.0.0.1:1/\n    tls:\n      ca: no-such-ca.pem\n"),
+			`wsedge.yaml:16: routes[1].tls.ca (route "secure"): read CA bundle: open ` + filepath.Join(dir, "no-such-ca.pem")},
+		{"conflicting routes", reloadConfig("1s", backendRoute("main", "/ws", a+"/"), backendRoute("again", "/ws", a+"/")),
+			`wsedge.yaml:13: routes[1].path (route "again"): path "/ws" conflicts with routes[0]`},
+		{"a section a reload does not apply", strings.Replace(good, "ping_interval: 1s", "ping_interval: 2s", 1),
+			"wsedge.yaml:3: keepalive: changed: this section takes effect at a restart"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ra.rewrite(t, tc.yaml)
+			err := ra.app.reload()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("reload: got %v, want an error containing %q", err, tc.want)
+			}
+			roundTrip(t, open, "the open connection after "+tc.name)
+			fresh, _, err := ra.dialWS(t, "/ws")
+			if err != nil {
+				t.Fatalf("a new handshake on the running routes: %v", err)
+			}
+			roundTrip(t, fresh, "a new connection after "+tc.name)
+			if _, resp, _ := ra.dialWS(t, "/secure"); resp == nil || resp.StatusCode != http.StatusNotFound {
+				t.Errorf("/secure after a failed reload: got %v, want 404 (nothing half-applied)", resp)
+			}
+		})
+	}
+	if got := strings.Count(ra.logs.String(), "reload failed"); got != len(cases) {
+		t.Errorf("logged %d failed reloads, want %d", got, len(cases))
+	}
+	ra.rewrite(t, good)
+	if err := ra.app.reload(); err != nil {
+		t.Errorf("reload of the good file again: %v", err)
+	}
+}
+
+// TestReloadClosesRemovedRouteSpread: the connections of a removed route
+// (proxied and built-in) get 1012 Service Restart, spread over
+// shutdown.close_spread; the connections of the routes that stay are
+// untouched.
+func TestReloadClosesRemovedRouteSpread(t *testing.T) {
+	const conns = 200
+	const spread = 2 * time.Second
+	a := wstest.EchoServer(t)
+	keep := backendRoute("keep", "/keep", a+"/")
+	ra := startApp(t, t.TempDir(), reloadConfig(spread.String(), keep, backendRoute("gone", "/gone", a+"/"), handlerRoute("gone-echo", "/gone-echo", "echo")), listenPlain(t))
+	kept, _, err := ra.dialWS(t, "/keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type closed struct {
+		at   time.Time
+		code int
+		err  error
+	}
+	results := make(chan closed, conns)
+	for i := range conns {
+		path := "/gone"
+		if i%10 == 0 {
+			path = "/gone-echo"
+		}
+		c, _, err := ra.dialWS(t, path)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		go func() {
+			c.SetReadDeadline(time.Now().Add(waitLimit))
+			_, _, err := c.ReadMessage()
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				results <- closed{at: time.Now(), code: ce.Code}
+				return
+			}
+			results <- closed{err: err}
+		}()
+	}
+	ra.rewrite(t, reloadConfig(spread.String(), keep))
+	start := time.Now()
+	if err := ra.app.reload(); err != nil {
+		t.Fatal(err)
+	}
+	var offsets []time.Duration
+	timeout := time.After(waitLimit)
+	for range conns {
+		select {
+		case r := <-results:
+			switch {
+			case r.err != nil:
+				t.Errorf("a connection of a removed route ended without a close frame: %v", r.err)
+			case r.code != 1012:
+				t.Errorf("close code %d, want 1012", r.code)
+			default:
+				offsets = append(offsets, r.at.Sub(start))
+			}
+		case <-timeout:
+			t.Fatalf("only %d of %d connections closed within %v", len(offsets), conns, waitLimit)
+		}
+	}
+	// Spread: no more than a quarter of them within any tenth of the window.
+	slices.Sort(offsets)
+	tenth := spread / 10
+	for i := range offsets {
+		j := i
+		for j < len(offsets) && offsets[j]-offsets[i] < tenth {
+			j++
+		}
+		if j-i > conns/4 {
+			t.Errorf("%d of %d closes within %v of each other (from %v): not spread over %v", j-i, conns, tenth, offsets[i], spread)
+			break
+		}
+	}
+	if len(offsets) > 0 && offsets[len(offsets)-1] < spread/2 {
+		t.Errorf("all closed within %v: not spread over %v", offsets[len(offsets)-1], spread)
+	}
+	roundTrip(t, kept, "the kept route's connection after the reload")
+}
+
+// TestThousandReloadsLeakNothing: reloads that add and remove pools (with
+// health checks), handlers and tail roots leave no goroutine and no file
+// descriptor behind.
+func TestThousandReloadsLeakNothing(t *testing.T) {
+	const reloads = 1000
+	a := wstest.EchoServer(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base := backendRoute("main", "/ws", a+"/")
+	extra := []string{
+		backendRoute("pool", "/pool", a+"/", a+"/x") + "    health:\n      path: /healthz\n      interval: 50ms\n      timeout: 20ms\n",
+		"  - name: tail\n    path: /logs/*file\n    handler: tail\n    root: logs\n",
+		handlerRoute("rooms", "/rooms/:room", "broadcast"),
+	}
+	ra := startApp(t, dir, reloadConfig("1s", base), listenPlain(t))
+	open, _, err := ra.dialWS(t, "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	for i := range reloads {
+		text := reloadConfig("1s", base)
+		if i%2 == 0 {
+			text = reloadConfig("1s", append([]string{base}, extra...)...)
+		}
+		ra.rewrite(t, text)
+		if err := ra.app.reload(); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+	}
+	roundTrip(t, open, "after the reloads")
+	// Health check requests and idle transports wind down on their own
+	// timers; wait for them.
+	wstest.Eventually(t, waitLimit, func() bool {
+		return runtime.NumGoroutine() <= goroutines && (fds < 0 || openFDs(t) <= fds)
+	})
+}
+
+// openFDs counts this process's open file descriptors, or -1 where
+// /proc/self/fd does not exist.
+func openFDs(t *testing.T) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(entries)
+}

@@ -1,0 +1,111 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"reflect"
+	"time"
+
+	"github.com/wsedge/wsedge/internal/conftypes"
+)
+
+// A reload (issue 9) replaces the runtime: the route table and what the
+// routes point at. New handshakes use the new routes at once; a live
+// connection keeps the route and backend it was opened with, so a change
+// elsewhere in the file drops nothing. Targets configured exactly as
+// before are kept (a pool keeps its backends' health and connection
+// counts). A connection whose route is gone, or whose backend left its
+// route's pool, is closed with 1012, spread over shutdown.close_spread.
+
+// Runtime returns the runtime serving now: the prev of the next Build.
+func (s *Server) Runtime() *Runtime { return s.runtime.Load() }
+
+// Reloadable reports, as conftypes.FieldErrors naming each section, what
+// in cfg differs from the configuration the server started with outside
+// the routes (and the reload section): those sections take effect only
+// at a restart, and a reload that changes one is refused as a whole.
+func (s *Server) Reloadable(cfg Config) error {
+	var errs []error
+	for _, sec := range []struct {
+		path     string
+		old, new any
+	}{
+		{"listen", s.cfg.Listen, cfg.Listen},
+		{"keepalive", s.cfg.Keepalive, cfg.Keepalive},
+		{"limits", s.cfg.Limits, cfg.Limits},
+		{"relay", s.cfg.Relay, cfg.Relay},
+		{"shutdown", s.cfg.Shutdown, cfg.Shutdown},
+	} {
+		if !reflect.DeepEqual(sec.old, sec.new) {
+			errs = append(errs, conftypes.Field(sec.path, errors.New("changed: this section takes effect at a restart, not a reload (a reload applies routes and certificates)")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Reload makes next, built by Build from cfg (which Reloadable accepted)
+// with Runtime() as prev, the runtime that serves, and retires the one
+// before it: its health checks stop, the targets next does not keep are
+// closed, and the connections next no longer has a place for are closed
+// (unless cfg's reload.close_removed is false). It returns how many
+// connections are to be closed. After Serve has returned, next is closed
+// and nothing else happens. Reloads are not concurrent: the caller
+// orders them (and Build) one after the other.
+func (s *Server) Reload(cfg Config, next *Runtime) int {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.stopped {
+		next.Close()
+		return 0
+	}
+	prev := s.runtime.Swap(next)
+	if s.serving {
+		next.startHealthChecks()
+	}
+	prev.stopHealthChecks()
+	if err := prev.closeExcept(next); err != nil {
+		s.log.Warn("reload: closing what the old routes held", "err", err)
+	}
+	if !cfg.Reload.closeRemoved() {
+		return 0
+	}
+	orphans := s.orphansOf(next)
+	if len(orphans) > 0 {
+		spread := s.cfg.Shutdown.CloseSpread.D()
+		s.log.Info("reload: closing connections whose route or backend was removed", "connections", len(orphans), "close_spread", spread)
+		s.spreading.Go(func() { closeSpread(s.spreadCtx, orphans, spread) })
+	}
+	return len(orphans)
+}
+
+// orphansOf lists the live connections rt has no place for.
+func (s *Server) orphansOf(rt *Runtime) []drainable {
+	var out []drainable
+	for _, c := range s.tracker.snapshot() {
+		if r, b := c.servedBy(); !rt.keeps(r, b) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// closeSpread closes conns with 1012 one after the other, in random
+// order, evenly over spread, until ctx is done (shutdown closes the rest
+// with 1001).
+func closeSpread(ctx context.Context, conns []drainable, spread time.Duration) {
+	rand.Shuffle(len(conns), func(i, j int) { conns[i], conns[j] = conns[j], conns[i] })
+	step := spread / time.Duration(len(conns))
+	start := time.Now()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for i, c := range conns {
+		t.Reset(time.Until(start.Add(time.Duration(i) * step)))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.goAway(&routeGoneFarewell)
+	}
+}

@@ -1,0 +1,196 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"sync"
+
+	"github.com/gorilla/websocket"
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/reactor"
+	"github.com/wsedge/wsedge/routes"
+	"github.com/wsedge/wsedge/upstream"
+)
+
+// Runtime is what a configuration's routes build: the route table and,
+// for every route, what it points at (backend pools with their transports
+// and health checks, built-in handlers). Building does the routes' I/O
+// once (CA bundles are read, tail roots opened); Validate never does. The
+// Server that serves a runtime runs its health checks and closes it; a
+// reload builds another and swaps it in (issue 9).
+type Runtime struct {
+	table  *routes.Table
+	routes []*route // by index in the configuration
+	env    targetSettings
+
+	stopHealth context.CancelFunc // nil while health checks are not running
+	health     sync.WaitGroup
+}
+
+// route is a configured route with what it points at.
+type route struct {
+	routes.Route
+	target target
+}
+
+// targetSettings are the settings outside the routes that targets are
+// built with (see targetEnv): a target is reused by a reload only if
+// they are unchanged.
+type targetSettings struct {
+	handshakeTimeout, dialTimeout, writeTimeout, pingInterval int64
+}
+
+// Build builds the runtime of a validated Config. prev, if not nil, is
+// the runtime it is to replace: a route whose target is configured
+// exactly as one of prev's routes' keeps that target, so a pool keeps its
+// backends' health and connection counts, and a handler its state. Every
+// route that cannot be built is reported, as conftypes.FieldErrors under
+// "routes[i]", so the configuration's reader can name the file and line.
+func Build(cfg Config, log *slog.Logger, prev *Runtime) (*Runtime, error) {
+	table, err := routes.New(cfg.Routes)
+	if err != nil {
+		return nil, fmt.Errorf("build routes: %w", err)
+	}
+	rt := &Runtime{table: table, env: settingsOf(cfg)}
+	env := targetEnv(cfg, log)
+	var errs []error
+	for i := range cfg.Routes {
+		t := rt.reusable(prev, &cfg.Routes[i].Config)
+		if t == nil {
+			if t, err = newTarget(cfg.Routes[i].Config, env); err != nil {
+				errs = append(errs, conftypes.Under(fmt.Sprintf("routes[%d]", i), err))
+				continue
+			}
+		}
+		rt.routes = append(rt.routes, &route{Route: cfg.Routes[i], target: t})
+	}
+	if len(errs) > 0 {
+		rt.closeExcept(prev)
+		return nil, errors.Join(errs...)
+	}
+	return rt, nil
+}
+
+func settingsOf(cfg Config) targetSettings {
+	return targetSettings{
+		handshakeTimeout: int64(cfg.Limits.HandshakeTimeout),
+		dialTimeout:      int64(cfg.Limits.DialTimeout),
+		writeTimeout:     int64(cfg.Limits.WriteTimeout),
+		pingInterval:     int64(cfg.Keepalive.PingInterval),
+	}
+}
+
+// reusable returns a target of prev's configured as cfg that no route of
+// rt uses yet, or nil: routes configured alike keep a target each, as
+// they had.
+func (rt *Runtime) reusable(prev *Runtime, cfg *upstream.Config) target {
+	if prev == nil || prev.env != rt.env {
+		return nil
+	}
+	for _, old := range prev.routes {
+		if reflect.DeepEqual(old.Config, *cfg) && !rt.uses(old.target) {
+			return old.target
+		}
+	}
+	return nil
+}
+
+// targetEnv is what the targets of cfg's routes are built with.
+func targetEnv(cfg Config, log *slog.Logger) upstream.Env {
+	handshakeTimeout := cfg.Limits.HandshakeTimeout.D()
+	return upstream.Env{
+		Log:         log,
+		DialTimeout: cfg.Limits.DialTimeout.D(),
+		Dialer: websocket.Dialer{
+			HandshakeTimeout: handshakeTimeout,
+			ReadBufferSize:   backendReadBufferSize,
+			// Nothing is written through gorilla but the request.
+			WriteBufferPool: &sync.Pool{},
+		},
+		Transport:    newTransport(handshakeTimeout),
+		WriteTimeout: cfg.Limits.WriteTimeout.D(),
+		WrapConn:     reactor.Wrap,
+		TCPKeepAlive: tcpKeepAlive(cfg.Keepalive.PingInterval.D()),
+	}
+}
+
+// match finds the route for r, or nil.
+func (rt *Runtime) match(r *http.Request) (*route, httprouter.Params) {
+	i, params := rt.table.Match(r)
+	if i < 0 {
+		return nil, nil
+	}
+	return rt.routes[i], params
+}
+
+// keeps reports whether a connection opened on old, to backend b (nil
+// for a built-in), still belongs once rt serves: a route of the same name
+// (or host and path) is still configured, with the same handler, and b is
+// still one of its backends.
+func (rt *Runtime) keeps(old *route, b *upstream.Backend) bool {
+	label := old.Label()
+	for _, r := range rt.routes {
+		if r.Label() != label || r.Handler != old.Handler {
+			continue
+		}
+		return b == nil || r.target.hasBackend(b.String())
+	}
+	return false
+}
+
+// startHealthChecks starts the active health checks of every route's
+// backends; stopHealthChecks stops them and waits.
+func (rt *Runtime) startHealthChecks() {
+	ctx, cancel := context.WithCancel(context.Background())
+	rt.stopHealth = cancel
+	for _, r := range rt.routes {
+		rt.health.Go(func() { r.target.run(ctx) })
+	}
+}
+
+func (rt *Runtime) stopHealthChecks() {
+	if rt.stopHealth != nil {
+		rt.stopHealth()
+		rt.health.Wait()
+		rt.stopHealth = nil
+	}
+}
+
+// Close stops the health checks and releases what the routes' targets
+// hold open. Connections they serve keep working; Close is for a runtime
+// no request will reach again.
+func (rt *Runtime) Close() error {
+	rt.stopHealthChecks()
+	return rt.closeExcept(nil)
+}
+
+// closeExcept closes the targets that next does not also use.
+func (rt *Runtime) closeExcept(next *Runtime) error {
+	var errs []error
+	for _, r := range rt.routes {
+		if !next.uses(r.target) {
+			errs = append(errs, r.target.close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// uses reports whether one of rt's routes points at t; a nil rt uses
+// nothing.
+func (rt *Runtime) uses(t target) bool {
+	if rt == nil {
+		return false
+	}
+	for _, r := range rt.routes {
+		if r.target == t {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"errors"
+	"reflect"
+
+	"github.com/wsedge/wsedge/config"
+	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/proxy"
+)
+
+// errTLSChanged refuses a reload that changes the tls section: the
+// certificate manager is built once, at start.
+var errTLSChanged = errors.New("changed: this section takes effect at a restart, not a reload (a reload re-reads the certificate files it names)")
+
+// reload reads the configuration file again and applies it (issue 9):
+// the file is parsed and checked as "wsedge validate" checks it,
+// certificate files, CA bundles and tail roots included; the new routes
+// are built, keeping the pools and handlers configured as before, and
+// swapped in; certificate files are re-read. Any error leaves the running
+// configuration as it is, and is logged with file and line. A change to
+// a section other than routes and reload (listen, keepalive, limits,
+// relay, shutdown, tls) is such an error: those take effect at a
+// restart. Reloads run one after the other (the caller's loop).
+func (a *app) reload() error {
+	cfg, err := a.checkReload()
+	if err != nil {
+		a.log.Error("reload failed: the running configuration stays", "err", err)
+		return err
+	}
+	next, err := proxy.Build(cfg.Config, a.log, a.proxy.Runtime())
+	if err != nil {
+		err = cfg.Locate(err)
+		a.log.Error("reload failed: the running configuration stays", "err", err)
+		return err
+	}
+	if a.tls != nil {
+		a.tls.Reload()
+	}
+	closing := a.proxy.Reload(cfg.Config, next)
+	a.cfg = cfg
+	a.log.Info("configuration reloaded", "routes", len(cfg.Routes), "closing", closing)
+	return nil
+}
+
+// checkReload loads the file and checks that it changes only what a
+// reload applies.
+func (a *app) checkReload() (*config.File, error) {
+	cfg, err := loadConfig(a.configPath)
+	if err != nil {
+		return nil, err
+	}
+	errs := []error{a.proxy.Reloadable(cfg.Config)}
+	if !reflect.DeepEqual(cfg.TLS, a.cfg.TLS) {
+		errs = append(errs, conftypes.Field("tls", errTLSChanged))
+	}
+	return cfg, cfg.Locate(errors.Join(errs...))
+}
