@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -343,4 +344,56 @@ func openFDs(t *testing.T) int {
 		return -1
 	}
 	return len(entries)
+}
+
+// TestReloadCommand: "wsedge reload" asks the running wsedge, through its
+// admin listener, and prints the result: exit 0 when applied, 1 with
+// every problem (file and line) when refused.
+func TestReloadCommand(t *testing.T) {
+	adminAddr := wstest.ClosedAddr(t)
+	a := wstest.EchoServer(t)
+	withAdmin := func(routes ...string) string {
+		return reloadConfig("1s", routes...) + fmt.Sprintf("admin:\n  listen: %q\n", adminAddr)
+	}
+	main := backendRoute("main", "/ws", a+"/")
+	ra := startApp(t, t.TempDir(), withAdmin(main), listenPlain(t))
+	wstest.Eventually(t, waitLimit, func() bool {
+		resp, err := http.Get("http://" + adminAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+
+	ra.rewrite(t, withAdmin(main, backendRoute("extra", "/extra", a+"/")))
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"reload", "-config", ra.path}, &stdout, &stderr); code != 0 || stdout.String() != "reloaded\n" {
+		t.Errorf("reload: exit %d, stdout %q, stderr %q; want 0 and \"reloaded\"", code, stdout.String(), stderr.String())
+	}
+	if _, _, err := ra.dialWS(t, "/extra"); err != nil {
+		t.Errorf("the reloaded route: %v", err)
+	}
+
+	// A file the running wsedge refuses: it names a CA bundle that does
+	// not exist (found when the reload reads it).
+	ra.rewrite(t, withAdmin(main, "  - name: secure\n    path: /secure\n    backend: wss://127.0.0.1:1/\n    tls:\n      ca: no-such-ca.pem\n"))
+	stdout.Reset()
+	stderr.Reset()
+	code := run([]string{"reload", "-config", ra.path}, &stdout, &stderr)
+	want := `wsedge.yaml:16: routes[1].tls.ca (route "secure"): read CA bundle`
+	if code != 1 || !strings.Contains(stderr.String(), "reload refused (422") || !strings.Contains(stderr.String(), want) {
+		t.Errorf("refused reload: exit %d, stderr %q; want 1 and %q", code, stderr.String(), want)
+	}
+	// A file that does not even parse is reported before asking.
+	ra.rewrite(t, withAdmin(main, backendRoute("again", "/ws", a+"/")))
+	stderr.Reset()
+	code = run([]string{"reload", "-config", ra.path}, &stdout, &stderr)
+	want = `wsedge.yaml:13: routes[1].path (route "again"): path "/ws" conflicts with routes[0]`
+	if code != 1 || !strings.Contains(stderr.String(), want) {
+		t.Errorf("broken file: exit %d, stderr %q; want 1 and %q", code, stderr.String(), want)
+	}
+	if _, _, err := ra.dialWS(t, "/extra"); err != nil {
+		t.Errorf("the route of the last good configuration after a refused reload: %v", err)
+	}
 }

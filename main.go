@@ -2,6 +2,7 @@
 //
 //	wsedge [-config FILE]            run (the embedded default without -config)
 //	wsedge validate [-config FILE]   check a configuration, print "ok" or every error
+//	wsedge reload [-config FILE]     make the running wsedge reload its configuration
 //	wsedge -version
 package main
 
@@ -18,6 +19,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/wsedge/wsedge/admin"
 	"github.com/wsedge/wsedge/config"
 	"github.com/wsedge/wsedge/internal/conftypes"
 	"github.com/wsedge/wsedge/proxy"
@@ -33,9 +35,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	validateOnly := len(args) > 0 && args[0] == "validate"
-	if validateOnly {
-		args = args[1:]
+	command := ""
+	if len(args) > 0 && (args[0] == "validate" || args[0] == "reload") {
+		command, args = args[0], args[1:]
 	}
 	fs := flag.NewFlagSet("wsedge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -43,7 +45,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of text")
-	debugAddr := fs.String("debug-addr", "", "serve Go's runtime profiles (net/http/pprof: goroutines, heap, CPU) on this loopback `address`, e.g. 127.0.0.1:6060; empty = off")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -52,7 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cfg, err := loadConfig(*configPath)
-	if validateOnly {
+	switch command {
+	case "validate":
 		if err == nil {
 			err = check(cfg)
 		}
@@ -61,6 +63,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintln(stdout, "ok")
+		return 0
+	case "reload":
+		if err == nil {
+			err = requestReload(cfg.Admin, stdout)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
 		return 0
 	}
 	if err != nil {
@@ -83,7 +94,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	a.configPath = *configPath
-	a.debugAddr = *debugAddr
 	ls, err := a.proxy.Listen()
 	if err != nil {
 		log.Error("wsedge cannot start", "err", err)
@@ -112,8 +122,9 @@ type app struct {
 	cfg        *config.File     // as running: the last successful load
 	tls        *tlsconf.Manager // nil without a TLS section
 	proxy      *proxy.Server
-	// debugAddr, if set, serves runtime profiles (see serveDebug).
-	debugAddr string
+	admin      *admin.Server // nil without an admin listener
+	// reloadMu orders reloads: SIGHUP's and the admin listener's.
+	reloadMu sync.Mutex
 }
 
 // check reads what the configuration names (certificate files, CA
@@ -155,6 +166,9 @@ func newApp(cfg *config.File, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a.proxy = srv
+	if cfg.Admin.Enabled() {
+		a.admin = admin.New(cfg.Admin, a, nil, log.With("component", "admin"))
+	}
 	return a, nil
 }
 
@@ -162,24 +176,32 @@ func newApp(cfg *config.File, log *slog.Logger) (*app, error) {
 // (see reload). It owns the certificate watcher and the reloads and waits
 // for them.
 func (a *app) run(ctx context.Context, ls proxy.Listeners, hup <-chan os.Signal) error {
-	ctx, cancel := context.WithCancel(ctx)
+	// The admin listener, the certificate watcher and reloads outlive
+	// the proxy's drain (/readyz says "draining" while it lasts), and
+	// stop once Serve has returned.
+	bg, stopBackground := context.WithCancel(context.Background())
 	var background sync.WaitGroup
 	defer background.Wait()
-	defer cancel()
-	if a.debugAddr != "" {
-		ln, err := listenDebug(a.debugAddr)
+	defer stopBackground()
+	if a.admin != nil {
+		ln, err := a.admin.Listen()
 		if err != nil {
+			ls.Close()
 			return err
 		}
-		background.Go(func() { serveDebug(ctx, ln, a.log) })
+		background.Go(func() {
+			if err := a.admin.Serve(bg, ln); err != nil {
+				a.log.Error("admin listener stopped", "err", err)
+			}
+		})
 	}
 	if a.tls != nil {
-		background.Go(func() { a.tls.Run(ctx) })
+		background.Go(func() { a.tls.Run(bg) })
 	}
 	background.Go(func() {
 		for {
 			select {
-			case <-ctx.Done():
+			case <-bg.Done():
 				return
 			case <-hup:
 				a.log.Info("SIGHUP: reloading the configuration")

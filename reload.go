@@ -13,6 +13,16 @@ import (
 // certificate manager is built once, at start.
 var errTLSChanged = errors.New("changed: this section takes effect at a restart, not a reload (a reload re-reads the certificate files it names)")
 
+// errAdminChanged refuses a reload that changes the admin section, whose
+// listener is opened once, at start.
+var errAdminChanged = errors.New("changed: this section takes effect at a restart, not a reload")
+
+// Reload is the admin listener's reload (admin.Controller).
+func (a *app) Reload() error { return a.reload() }
+
+// Ready reports whether wsedge takes new connections (admin.Controller).
+func (a *app) Ready() error { return a.proxy.Ready() }
+
 // reload reads the configuration file again and applies it (issue 9):
 // the file is parsed and checked as "wsedge validate" checks it,
 // certificate files, CA bundles and tail roots included; the new routes
@@ -23,6 +33,8 @@ var errTLSChanged = errors.New("changed: this section takes effect at a restart,
 // relay, shutdown, tls) is such an error: those take effect at a
 // restart. Reloads run one after the other (the caller's loop).
 func (a *app) reload() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
 	cfg, err := a.checkReload()
 	if err != nil {
 		a.log.Error("reload failed: the running configuration stays", "err", err)
@@ -53,6 +65,9 @@ func (a *app) checkReload() (*config.File, error) {
 	errs := []error{a.proxy.Reloadable(cfg.Config)}
 	if !reflect.DeepEqual(cfg.TLS, a.cfg.TLS) {
 		errs = append(errs, conftypes.Field("tls", errTLSChanged))
+	}
+	if cfg.Admin != a.cfg.Admin {
+		errs = append(errs, conftypes.Field("admin", errAdminChanged))
 	}
 	return cfg, cfg.Locate(errors.Join(errs...))
 }

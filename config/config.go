@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/wsedge/wsedge/admin"
 	"github.com/wsedge/wsedge/internal/conftypes"
 	"github.com/wsedge/wsedge/proxy"
 	"github.com/wsedge/wsedge/tlsconf"
@@ -29,6 +30,8 @@ type File struct {
 	proxy.Config `yaml:",inline"`
 	// TLS is the tls section.
 	TLS tlsconf.Config `yaml:"tls"`
+	// Admin is the admin section: the admin listener.
+	Admin admin.Config `yaml:"admin"`
 
 	// name and root locate the errors of the build step (Locate).
 	name string
@@ -129,7 +132,7 @@ func (f *File) Locate(err error) error {
 
 // Validate checks every section and the ways they depend on each other.
 func (f *File) Validate() error {
-	errs := []error{f.Config.Validate(), conftypes.Under("tls", f.TLS.Validate())}
+	errs := []error{f.Config.Validate(), conftypes.Under("tls", f.TLS.Validate()), conftypes.Under("admin", f.Admin.Validate())}
 	if f.Listen.HTTPS != "" && !f.TLS.Enabled() {
 		errs = append(errs, conftypes.Field("listen.https", errors.New("the https listener needs a certificate: set tls.certificates, tls.self_signed or tls.acme")))
 	}

@@ -100,6 +100,15 @@ type Listeners struct {
 	HTTPS net.Listener
 }
 
+// Close closes the listeners, for a server that will not serve them.
+func (ls Listeners) Close() {
+	for _, ln := range []net.Listener{ls.HTTP, ls.HTTPS} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
 // New builds a server that serves rt, built from the same validated
 // Config by Build, and starts its relay's event loops. The server owns rt
 // from then on: it runs its health checks while serving and closes it.
@@ -181,10 +190,8 @@ func (s *Server) Listen() (Listeners, error) {
 	}
 	if s.cfg.Listen.HTTPS != "" {
 		if ls.HTTPS, err = lc.Listen(context.Background(), "tcp", s.cfg.Listen.HTTPS); err != nil {
-			if ls.HTTP != nil {
-				ls.HTTP.Close()
-			}
-			return ls, fmt.Errorf("listen https: %w", err)
+			ls.Close()
+			return Listeners{}, fmt.Errorf("listen https: %w", err)
 		}
 	}
 	return ls, nil
@@ -321,3 +328,18 @@ func portSuffix(addr net.Addr) string {
 
 // ActiveConnections returns the number of upgraded connections open now.
 func (s *Server) ActiveConnections() int { return s.tracker.count() }
+
+// Ready returns nil while the server takes new connections, or why it
+// does not: it has not started serving, or it is draining.
+func (s *Server) Ready() error {
+	s.reloadMu.Lock()
+	serving, stopped := s.serving, s.stopped
+	s.reloadMu.Unlock()
+	switch {
+	case !serving:
+		return errors.New("starting")
+	case stopped || !s.tracker.accepting():
+		return errors.New("draining")
+	}
+	return nil
+}

@@ -27,6 +27,12 @@ func keepaliveConfig(pingInterval, pongTimeout time.Duration) string {
 	return fmt.Sprintf("keepalive:\n  ping_interval: %v\n  pong_timeout: %v\n", pingInterval, pongTimeout)
 }
 
+// profilesConfig is an admin section to append to wsedgeConfig: runtime
+// profiles on addr, for the figures runtimestats reads.
+func profilesConfig(addr string) string {
+	return fmt.Sprintf("admin:\n  listen: %q\n  pprof: true\n", addr)
+}
+
 // nginxConfig is the usual WebSocket reverse proxy (nginx.org's "WebSocket
 // proxying"), tuned as a user would for many connections: worker per
 // core, enough worker_connections, TLS with the same certificate, session

@@ -203,8 +203,8 @@ func (s *idleScale) start() error {
 		return err
 	}
 	debugAddr := fmt.Sprintf("127.0.0.1:%d", ports[3])
-	config := wsedgeConfig(ports[1], ports[2], backendAddr, cert) + keepaliveConfig(idlePingInterval, idlePongTimeout)
-	if s.wsedge, err = startWsedge(s.dir, wsedgeBin, config, ports[1], ports[2], "-debug-addr", debugAddr); err != nil {
+	config := wsedgeConfig(ports[1], ports[2], backendAddr, cert) + keepaliveConfig(idlePingInterval, idlePongTimeout) + profilesConfig(debugAddr)
+	if s.wsedge, err = startWsedge(s.dir, wsedgeBin, config, ports[1], ports[2]); err != nil {
 		return err
 	}
 	s.debug = newDebugClient(debugAddr)

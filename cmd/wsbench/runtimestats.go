@@ -1,4 +1,4 @@
-// What wsedge's -debug-addr endpoint (net/http/pprof) tells about its
+// What wsedge's runtime profiles (admin.pprof: net/http/pprof) tell about its
 // memory and goroutines, and its open-file limit from /proc.
 
 package main
