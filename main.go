@@ -123,6 +123,7 @@ type app struct {
 	tls        *tlsconf.Manager // nil without a TLS section
 	proxy      *proxy.Server
 	admin      *admin.Server // nil without an admin listener
+	reloads    *reloadMetrics
 	// reloadMu orders reloads: SIGHUP's and the admin listener's.
 	reloadMu sync.Mutex
 }
@@ -143,8 +144,9 @@ func check(cfg *config.File) error {
 }
 
 func newApp(cfg *config.File, log *slog.Logger) (*app, error) {
-	a := &app{log: log, cfg: cfg}
-	deps := proxy.Deps{Log: log}
+	a := &app{log: log, cfg: cfg, reloads: newReloadMetrics()}
+	a.reloads.counted(nil) // the configuration loaded at start
+	deps := proxy.Deps{Log: log, Metrics: cfg.Admin.Enabled()}
 	if cfg.TLS.Enabled() {
 		m, err := tlsconf.New(cfg.TLS, log.With("component", "tls"))
 		if err != nil {
@@ -167,7 +169,7 @@ func newApp(cfg *config.File, log *slog.Logger) (*app, error) {
 	}
 	a.proxy = srv
 	if cfg.Admin.Enabled() {
-		a.admin = admin.New(cfg.Admin, a, nil, log.With("component", "admin"))
+		a.admin = admin.New(cfg.Admin, a, a.metricsHandler(), log.With("component", "admin"))
 	}
 	return a, nil
 }

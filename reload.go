@@ -20,10 +20,19 @@ var errAdminChanged = errors.New("changed: this section takes effect at a restar
 // Reload is the admin listener's reload (admin.Controller).
 func (a *app) Reload() error { return a.reload() }
 
+// reload applies the configuration file again and counts the result.
+func (a *app) reload() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	err := a.applyReload()
+	a.reloads.counted(err)
+	return err
+}
+
 // Ready reports whether wsedge takes new connections (admin.Controller).
 func (a *app) Ready() error { return a.proxy.Ready() }
 
-// reload reads the configuration file again and applies it (issue 9):
+// applyReload reads the configuration file again and applies it (issue 9):
 // the file is parsed and checked as "wsedge validate" checks it,
 // certificate files, CA bundles and tail roots included; the new routes
 // are built, keeping the pools and handlers configured as before, and
@@ -32,9 +41,7 @@ func (a *app) Ready() error { return a.proxy.Ready() }
 // a section other than routes and reload (listen, keepalive, limits,
 // relay, shutdown, tls) is such an error: those take effect at a
 // restart. Reloads run one after the other (the caller's loop).
-func (a *app) reload() error {
-	a.reloadMu.Lock()
-	defer a.reloadMu.Unlock()
+func (a *app) applyReload() error {
 	cfg, err := a.checkReload()
 	if err != nil {
 		a.log.Error("reload failed: the running configuration stays", "err", err)

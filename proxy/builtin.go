@@ -31,30 +31,31 @@ type builtinConn struct {
 // serveBuiltin lets the handler refuse the request before the upgrade
 // (a tail of a missing file is a 404), then hands it the connection.
 func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route, h upstream.Handler, params httprouter.Params) {
-	label := rt.Label()
+	start := time.Now()
 	if err := checkClientHandshake(r); err != nil {
-		s.writeError(w, r, err, "route", label)
+		s.writeError(w, r, rt, err)
 		return
 	}
 	if !s.tracker.accepting() {
-		s.writeError(w, r, errDraining, "route", label)
+		s.writeError(w, r, rt, errDraining)
 		return
 	}
 	session, err := h.Open(r, params)
 	if err != nil {
-		s.writeError(w, r, err, "route", label)
+		s.writeError(w, r, rt, err)
 		return
 	}
 	hj := &activityHijacker{ResponseWriter: w}
 	ws, err := s.builtinUpgrader.Upgrade(hj, r, nil)
 	if err != nil {
-		s.log.Debug("client upgrade failed", "route", label, "client", r.RemoteAddr, "err", err)
+		s.log.Debug("client upgrade failed", "route", rt.Label(), "client", r.RemoteAddr, "err", err)
 		return
 	}
 	if s.maxMessageBytes > 0 {
 		ws.SetReadLimit(s.maxMessageBytes)
 	}
 	bc := &builtinConn{lifecycle: newLifecycle(s, rt, r.RemoteAddr), ws: ws, peer: hj.conn}
+	ws.SetCloseHandler(bc.clientClosed)
 	if !s.tracker.add(bc) {
 		bc.sendClose(shutdownFarewell.client)
 		ws.Close()
@@ -63,6 +64,7 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route,
 	bc.mu.Lock()
 	bc.start(newRuntimeAlarm(bc.tick))
 	bc.mu.Unlock()
+	s.metrics.upgraded(rt, start)
 	// Served on a goroutine of its own, for the reason session.start
 	// gives; the tracker owns it.
 	go bc.serve(session)
@@ -73,10 +75,11 @@ func (bc *builtinConn) serve(session upstream.Session) {
 	bc.mu.Lock()
 	bc.ended = true
 	bc.stop()
-	bc.setCause("handler finished")
+	bc.setEnd(endedByBackend, 0, "handler finished")
 	bc.mu.Unlock()
 	bc.ws.Close()
 	bc.logClosed()
+	bc.countEnd()
 	bc.srv.tracker.done(bc)
 }
 
@@ -94,7 +97,8 @@ func (bc *builtinConn) tick() {
 	activity := bc.peer.reads.Load()
 	switch {
 	case bc.live.dead(now, s.pongTimeout, activity, bc.peer.waiting.Load()):
-		bc.setCause("client ping timeout")
+		bc.srv.metrics.pingTimeout(bc.route, "client")
+		bc.setEnd(endedByClient, 0, "client ping timeout")
 		bc.peer.Close() // the handler's read fails and Serve returns
 		return
 	case bc.closeExpired(now):
@@ -118,9 +122,20 @@ func (bc *builtinConn) goAway(f *farewell) {
 	if bc.ended {
 		return
 	}
-	bc.setCause(f.cause)
+	bc.setEnd(endedByWsedge, f.code(), f.cause)
 	bc.startClosing()
 	bc.sendClose(f.client)
+}
+
+// clientClosed is the connection's close handler: it records the client's
+// close, then answers it as gorilla's default handler does (its code,
+// none for a close without one).
+func (bc *builtinConn) clientClosed(code int, _ string) error {
+	bc.mu.Lock()
+	bc.setEnd(endedByClient, uint16(code), "client closed")
+	bc.mu.Unlock()
+	bc.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(bc.srv.closeWait))
+	return nil
 }
 
 // servedBy returns the route the connection was opened on; a built-in has

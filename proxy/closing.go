@@ -27,6 +27,9 @@ type farewell struct {
 	backend []byte // close payload for the backend (proxied sessions)
 }
 
+// code is the close code the client gets, for the metrics.
+func (f *farewell) code() uint16 { return uint16(f.client[0])<<8 | uint16(f.client[1]) }
+
 var (
 	// shutdownFarewell: wsedge is stopping.
 	shutdownFarewell = farewell{
@@ -85,7 +88,7 @@ func (ss *session) closeReceived(src *leg, code int, frame []byte) {
 		return
 	}
 	src.gotClose = uint16(code)
-	ss.setCause(src.name() + " closed")
+	ss.setEnd(src.side(), src.gotClose, src.name()+" closed")
 	ss.startClosing()
 	dst := src.peer
 	switch {
@@ -112,7 +115,7 @@ func (ss *session) closeReceived(src *leg, code int, frame []byte) {
 // closed with and what was wrong.
 func (ss *session) legFailed(src *leg, code int, reason string) {
 	src.owed, src.failure = uint16(code), reason
-	ss.setCause(src.name() + " " + failureKind(code))
+	ss.setEnd(src.side(), src.owed, src.name()+" "+failureKind(code))
 	ss.startClosing()
 	ss.srv.log.Debug("websocket peer broke the protocol", "route", ss.route.Label(), "leg", src.name(), "close", code, "reason", reason)
 	dst := src.peer
@@ -139,7 +142,7 @@ func (ss *session) legLost(l *leg, reason string) {
 	}
 	l.dead, l.failure = true, reason
 	l.conn.Close()
-	ss.setCause(l.name() + " " + reason)
+	ss.setEnd(l.side(), 0, l.name()+" "+reason)
 	ss.startClosing()
 	o := l.peer
 	switch {
@@ -184,7 +187,7 @@ func (ss *session) goAwayOnLoop(f *farewell) {
 	if ss.ended {
 		return
 	}
-	ss.setCause(f.cause)
+	ss.setEnd(endedByWsedge, f.code(), f.cause)
 	ss.startClosing()
 	for _, l := range ss.legs() {
 		payload := f.backend
@@ -226,6 +229,7 @@ func (ss *session) tick() {
 		switch {
 		case l.dead:
 		case l.live.dead(now, s.pongTimeout, l.bytes, !ss.heldBack(l)):
+			ss.srv.metrics.pingTimeout(ss.route, l.name())
 			ss.legLost(l, "ping timeout")
 		case s.writeTimeout > 0 && l.blockedSince != 0 && now-l.blockedSince >= int64(s.writeTimeout):
 			ss.legLost(l, "write timeout")

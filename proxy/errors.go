@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/wsedge/wsedge/upstream"
 )
@@ -75,8 +78,14 @@ func clientMessage(status int, err error) string {
 
 // writeError answers a request that failed before any response was sent,
 // and logs why (gateway errors at warn, client errors at debug).
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, attrs ...any) {
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, err error, attrs ...any) {
 	status := statusFor(err)
+	if status == http.StatusUpgradeRequired || websocket.IsWebSocketUpgrade(r) {
+		s.metrics.handshake(rt, strconv.Itoa(status))
+	}
+	if rt != nil {
+		attrs = append([]any{"route", rt.Label()}, attrs...)
+	}
 	h := w.Header()
 	switch status {
 	case http.StatusUpgradeRequired:

@@ -19,7 +19,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.redirectToHTTPS(w, r)
 		return
 	}
-	s.writeError(w, r, errNoRoute)
+	s.writeError(w, r, nil, errNoRoute)
 }
 
 // serveRoute serves a request that matched route. WebSocket handshakes go

@@ -19,7 +19,7 @@ import (
 type httpTarget struct {
 	url     *url.URL
 	backend *upstream.HTTPTarget
-	route   string
+	route   *route
 }
 
 type httpTargetKey struct{}
@@ -31,16 +31,16 @@ func (s *Server) proxyHTTP(w http.ResponseWriter, r *http.Request, rt *route, po
 		Params: params, RawQuery: r.URL.RawQuery, Header: r.Header, ClientIP: clientIP(r),
 	})
 	if err != nil {
-		s.writeError(w, r, err, "route", rt.Label())
+		s.writeError(w, r, rt, err)
 		return
 	}
 	defer backend.Done(nil, false)
 	u, err := url.Parse(backend.URL)
 	if err != nil {
-		s.writeError(w, r, err, "route", rt.Label())
+		s.writeError(w, r, rt, err)
 		return
 	}
-	t := &httpTarget{url: u, backend: backend, route: rt.Label()}
+	t := &httpTarget{url: u, backend: backend, route: rt}
 	s.reverse.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), httpTargetKey{}, t)))
 }
 
@@ -65,10 +65,10 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			clientGone := r.Context().Err() != nil
 			t.backend.Done(err, clientGone)
 			if clientGone {
-				s.log.Debug("client went away during proxied request", "route", t.route, "path", r.URL.Path)
+				s.log.Debug("client went away during proxied request", "route", t.route.Label(), "path", r.URL.Path)
 				return
 			}
-			s.writeError(w, r, err, "route", t.route, "backend", t.backend.Backend())
+			s.writeError(w, r, t.route, err, "backend", t.backend.Backend())
 		},
 	}
 }

@@ -25,9 +25,11 @@ type alarm interface {
 // time: the session's loop, or under the built-in connection's mutex.
 type lifecycle struct {
 	srv     *Server
-	route   *route // what it was opened on (its label is made only when logged)
-	client  string // the client's address, for logs
-	cause   string // the first reason the connection began to end
+	route   *route  // what it was opened on (its label is made only when logged)
+	client  string  // the client's address, for logs
+	cause   string  // the first reason the connection began to end
+	endedBy endedBy // who began the end, and the close code involved
+	endCode uint16  // (zero: none), for the metrics
 	started int64
 
 	// alarm runs the owner's tick at due: the next ping, a ping's
@@ -97,11 +99,16 @@ func (lc *lifecycle) closing() bool { return lc.closeBy != 0 }
 // closeExpired reports whether the closing handshake has run out of time.
 func (lc *lifecycle) closeExpired(now int64) bool { return lc.closeBy != 0 && now >= lc.closeBy }
 
-func (lc *lifecycle) setCause(cause string) {
+// setEnd records the first reason the connection began to end: who
+// began it, the close code involved (zero: none) and the cause logged.
+func (lc *lifecycle) setEnd(by endedBy, code uint16, cause string) {
 	if lc.cause == "" {
-		lc.cause = cause
+		lc.endedBy, lc.endCode, lc.cause = by, code, cause
 	}
 }
+
+// countEnd counts the connection's end in the metrics.
+func (lc *lifecycle) countEnd() { lc.srv.metrics.ended(lc.route, lc.endedBy, lc.endCode) }
 
 // stop cancels the alarm. A tick already under way may still run; the
 // owner's tick checks that the connection is still open.

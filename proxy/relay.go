@@ -23,7 +23,7 @@ func (ss *session) pump(src *leg) {
 		n, err := readBatch(src.conn, buf[head:])
 		if n > 0 {
 			src.bytes += int64(n)
-			ss.received(src, buf, head, n)
+			ss.receivedCounted(src, buf, head, n)
 		}
 		if err != nil {
 			if !errors.Is(err, reactor.ErrWouldBlock) && !ss.ended && !src.dead {
@@ -53,6 +53,16 @@ func readBatch(c *reactor.Conn, buf []byte) (int, error) {
 func (ss *session) heldBack(src *leg) bool {
 	dst := src.peer
 	return !src.in.discard && !src.in.over && !dst.dead && dst.conn.Buffered() > 0
+}
+
+// receivedCounted relays buf[head:head+n], just read from src, and adds
+// the messages and bytes to the route's traffic counters.
+func (ss *session) receivedCounted(src *leg, buf []byte, head, n int) {
+	before := src.in.messages
+	ss.received(src, buf, head, n)
+	if t := ss.route.traffic; t != nil {
+		t.add(ss.loop, src.direction(), src.in.messages-before, n)
+	}
 }
 
 // received relays buf[head:head+n], just read from src, after the

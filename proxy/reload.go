@@ -59,6 +59,7 @@ func (s *Server) Reload(cfg Config, next *Runtime) int {
 		next.Close()
 		return 0
 	}
+	s.attachTraffic(next)
 	prev := s.runtime.Swap(next)
 	if s.serving {
 		next.startHealthChecks()

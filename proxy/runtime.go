@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
 	"sync"
 
 	"github.com/gorilla/websocket"
@@ -37,6 +38,9 @@ type Runtime struct {
 type route struct {
 	routes.Route
 	target target
+	// traffic counts what the relay forwards on the route; nil without
+	// metrics. The server attaches it before the runtime serves.
+	traffic *traffic
 }
 
 // targetSettings are the settings outside the routes that targets are
@@ -139,7 +143,7 @@ func (rt *Runtime) keeps(old *route, b *upstream.Backend) bool {
 		if r.Label() != label || r.Handler != old.Handler {
 			continue
 		}
-		return b == nil || r.target.hasBackend(b.String())
+		return b == nil || slices.ContainsFunc(r.target.backends(), func(nb *upstream.Backend) bool { return nb.String() == b.String() })
 	}
 	return false
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wsedge/wsedge/internal/reactor"
 )
@@ -44,6 +45,9 @@ type Deps struct {
 	// Challenges, if set, answers ACME HTTP-01 challenges on the plain
 	// listener, and turns listen.redirect_to_https on unless configured.
 	Challenges ChallengeResponder
+	// Metrics makes the server count what /metrics reports (Collector).
+	// Off: nothing is counted.
+	Metrics bool
 }
 
 // ChallengeResponder answers ACME HTTP-01 challenges and passes every
@@ -77,6 +81,7 @@ type Server struct {
 	spreadCtx     context.Context
 	stopSpreading context.CancelFunc
 	tracker       *tracker
+	metrics       *metrics // nil without Deps.Metrics
 	// relay runs proxied connections; maskKeys are its loops' masking
 	// key sources.
 	relay    *reactor.Group
@@ -159,6 +164,10 @@ func New(cfg Config, rt *Runtime, deps Deps) (*Server, error) {
 	if err := s.startRelay(cfg.Relay); err != nil {
 		return nil, err
 	}
+	if deps.Metrics {
+		s.metrics = newMetrics(s, len(s.relay.Loops()))
+	}
+	s.attachTraffic(rt)
 	s.runtime.Store(rt)
 	return s, nil
 }
@@ -328,6 +337,23 @@ func portSuffix(addr net.Addr) string {
 
 // ActiveConnections returns the number of upgraded connections open now.
 func (s *Server) ActiveConnections() int { return s.tracker.count() }
+
+// Collector returns the server's metrics for a Prometheus registry, or
+// nil without Deps.Metrics.
+func (s *Server) Collector() prometheus.Collector {
+	if s.metrics == nil {
+		return nil
+	}
+	return s.metrics
+}
+
+// attachTraffic gives each of rt's routes the traffic counters of its
+// label, before rt serves.
+func (s *Server) attachTraffic(rt *Runtime) {
+	for _, r := range rt.routes {
+		r.traffic = s.metrics.trafficFor(r.Label())
+	}
+}
 
 // Ready returns nil while the server takes new connections, or why it
 // does not: it has not started serving, or it is draining.

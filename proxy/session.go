@@ -53,6 +53,22 @@ type leg struct {
 // isClient tells the client leg from the backend leg.
 func (l *leg) isClient() bool { return l == &l.ss.client }
 
+// side names the leg's peer as the one that ended a connection.
+func (l *leg) side() endedBy {
+	if l.isClient() {
+		return endedByClient
+	}
+	return endedByBackend
+}
+
+// direction is the traffic direction of what this leg sends.
+func (l *leg) direction() int {
+	if l.isClient() {
+		return toBackend
+	}
+	return toClient
+}
+
 // name names the leg in logs and close reasons.
 func (l *leg) name() string {
 	if l.isClient() {
@@ -120,7 +136,7 @@ func (ss *session) attach(clientConn net.Conn) {
 		buf, head := ss.loop.Buffer(), ss.loop.Headroom()
 		n := copy(buf[head:], early)
 		ss.backend.bytes += int64(n)
-		ss.received(&ss.backend, buf, head, n)
+		ss.receivedCounted(&ss.backend, buf, head, n)
 	}
 	ss.pump(&ss.backend)
 	ss.pump(&ss.client)
@@ -174,6 +190,7 @@ func (ss *session) finish() {
 		"client_messages", ss.client.in.messages, "client_bytes", ss.client.bytes,
 		"backend_messages", ss.backend.in.messages, "backend_bytes", ss.backend.bytes,
 		"client_close", int(ss.client.gotClose), "backend_close", int(ss.backend.gotClose))
+	ss.countEnd()
 	ss.srv.tracker.done(ss)
 }
 

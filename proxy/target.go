@@ -25,9 +25,8 @@ type target interface {
 	// close releases what the target holds open; connections it serves
 	// are not affected.
 	close() error
-	// hasBackend reports whether one of the target's backends is
-	// configured as url (false for built-ins).
-	hasBackend(url string) bool
+	// backends lists the target's backends (none for built-ins).
+	backends() []*upstream.Backend
 }
 
 // newTarget builds what a validated route configuration points at.
@@ -66,14 +65,7 @@ func (t poolTarget) close() error {
 	return nil
 }
 
-func (t poolTarget) hasBackend(url string) bool {
-	for _, b := range t.pool.Backends() {
-		if b.String() == url {
-			return true
-		}
-	}
-	return false
-}
+func (t poolTarget) backends() []*upstream.Backend { return t.pool.Backends() }
 
 // handlerTarget serves WebSocket clients with a built-in handler; a plain
 // request gets 426 Upgrade Required.
@@ -84,12 +76,12 @@ func (t handlerTarget) serveWebSocket(s *Server, w http.ResponseWriter, r *http.
 }
 
 func (t handlerTarget) serveHTTP(s *Server, w http.ResponseWriter, r *http.Request, rt *route, _ httprouter.Params) {
-	s.writeError(w, r, errUpgradeRequired, "route", rt.Label())
+	s.writeError(w, r, rt, errUpgradeRequired)
 }
 
-func (t handlerTarget) run(context.Context)    {}
-func (t handlerTarget) close() error           { return t.h.Close() }
-func (t handlerTarget) hasBackend(string) bool { return false }
+func (t handlerTarget) run(context.Context)           {}
+func (t handlerTarget) close() error                  { return t.h.Close() }
+func (t handlerTarget) backends() []*upstream.Backend { return nil }
 
 // pageTarget answers every request, upgrade or not, with a built-in page.
 type pageTarget struct{ page http.Handler }
@@ -102,6 +94,6 @@ func (t pageTarget) serveHTTP(_ *Server, w http.ResponseWriter, r *http.Request,
 	t.page.ServeHTTP(w, r)
 }
 
-func (t pageTarget) run(context.Context)    {}
-func (t pageTarget) close() error           { return nil }
-func (t pageTarget) hasBackend(string) bool { return false }
+func (t pageTarget) run(context.Context)           {}
+func (t pageTarget) close() error                  { return nil }
+func (t pageTarget) backends() []*upstream.Backend { return nil }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
@@ -15,13 +16,14 @@ import (
 // the backend has said 101, so a backend's refusal reaches the client as
 // the HTTP answer it is (a 403 stays a 403).
 func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, rt *route, pool *upstream.Pool, params httprouter.Params) {
+	start := time.Now()
 	label := rt.Label()
 	if err := checkClientHandshake(r); err != nil {
-		s.writeError(w, r, err, "route", label)
+		s.writeError(w, r, rt, err)
 		return
 	}
 	if !s.tracker.accepting() {
-		s.writeError(w, r, errDraining, "route", label)
+		s.writeError(w, r, rt, errDraining)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.handshakeTimeout)
@@ -36,10 +38,11 @@ func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			s.relayRefusal(w, r, resp)
+			s.metrics.relayedRefusal(rt, resp.StatusCode)
 			s.log.Info("backend refused websocket", "route", label, "status", resp.StatusCode, "client", r.RemoteAddr, "err", err)
 			return
 		}
-		s.writeError(w, r, err, "route", label)
+		s.writeError(w, r, rt, err)
 		return
 	}
 	clientWS, err := s.upgrader.Upgrade(w, r, upgradeResponseHeader(resp.Header))
@@ -54,6 +57,7 @@ func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 	// From here frames are relayed on the raw connections: gorilla's Conn
 	// (which has read nothing past the request) is dropped.
 	s.newSession(rt, r.RemoteAddr, up).start(clientWS.NetConn())
+	s.metrics.upgraded(rt, start)
 }
 
 // relayRefusal sends the client the backend's non-101 answer: its status,

@@ -41,6 +41,9 @@ type Backend struct {
 	// be tried again; failures counts consecutive failed dials.
 	downUntil atomic.Int64
 	failures  atomic.Int32
+	// failedDials counts every failed dial that took b out of rotation,
+	// for the metrics.
+	failedDials atomic.Uint64
 	// checkFailed is set while the active health check fails.
 	checkFailed atomic.Bool
 }
@@ -72,6 +75,10 @@ func (b *Backend) String() string { return b.url.String() }
 // backend's plain HTTP transport, for a pool no request will reach again.
 func (b *Backend) CloseIdleConnections() { b.transport.CloseIdleConnections() }
 
+// Failures returns the number of failed dials that took b out of
+// rotation since it was built.
+func (b *Backend) Failures() uint64 { return b.failedDials.Load() }
+
 // Active returns the number of connections open to b.
 func (b *Backend) Active() int64 { return b.active.Load() }
 
@@ -86,6 +93,7 @@ func (b *Backend) availableAt(now int64) bool {
 // markFailed takes b out of rotation for a backoff after a failed dial.
 func (b *Backend) markFailed(err error) {
 	n := b.failures.Add(1)
+	b.failedDials.Add(1)
 	backoff := passiveBackoffMax
 	if n <= 5 { // 1s, 2s, 4s, 8s, 16s, then the maximum
 		backoff = min(passiveBackoffMin<<(n-1), passiveBackoffMax)

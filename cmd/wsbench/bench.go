@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -23,6 +24,11 @@ type options struct {
 	syscalls string // how system calls are counted: auto, perf, strace or off
 }
 
+// wants reports whether workload n was selected (-only, or all).
+func (o *options) wants(n string) bool {
+	return o.only == "" || strings.Contains(","+o.only+",", ","+n+",")
+}
+
 // bench is one benchmark session: the working directory, the built
 // binaries, and the running targets.
 type bench struct {
@@ -31,8 +37,11 @@ type bench struct {
 	wsload  string // path of the built load tool
 	backend *process
 	targets []*target // direct, wsedge, and nginx and haproxy when installed
-	notes   []string  // lines for the report (skipped targets, versions)
-	steal   stealMeter
+	// withMetrics is wsedge with its metrics on (an admin listener), for
+	// workloads 1 and 2 only: what counting costs.
+	withMetrics *target
+	notes       []string // lines for the report (skipped targets, versions)
+	steal       stealMeter
 }
 
 func newBench(o options) (*bench, error) {
@@ -72,7 +81,7 @@ func (b *bench) start() error {
 	if err != nil {
 		return err
 	}
-	ports, err := freePorts(7)
+	ports, err := freePorts(10)
 	if err != nil {
 		return err
 	}
@@ -88,6 +97,20 @@ func (b *bench) start() error {
 		return err
 	}
 	b.targets = append(b.targets, t)
+	if b.opts.wants("1") || b.opts.wants("2") {
+		cfg := wsedgeConfig(ports[7], ports[8], backendAddr, cert) + fmt.Sprintf("admin:\n  listen: \"127.0.0.1:%d\"\n", ports[9])
+		dir := filepath.Join(b.dir, "with-metrics")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if b.withMetrics, err = startWsedge(dir, wsedgeBin, cfg, ports[7], ports[8]); err != nil {
+			return err
+		}
+		b.withMetrics.name = "wsedge-metrics"
+		if err := waitListening(b.withMetrics.plainURL); err != nil {
+			return fmt.Errorf("%s: %w", b.withMetrics.name, err)
+		}
+	}
 	if err := b.startReference("nginx", func(bin string) (*target, error) {
 		return startNginx(b.dir, bin, ports[3], ports[4], backendAddr, cert)
 	}); err != nil {
@@ -147,8 +170,8 @@ func (b *bench) proxies() []*target {
 }
 
 func (b *bench) close() {
-	for _, t := range b.targets {
-		if t.proc != nil {
+	for _, t := range append(b.targets, b.withMetrics) {
+		if t != nil && t.proc != nil {
 			t.proc.stop()
 		}
 	}

@@ -92,10 +92,14 @@ func (r *row) evaluate(g goal) (measured, target, met string) {
 // compare holds wsedge's median to g: the measured figure, whether it
 // meets g, and whether there was data to decide.
 func (r *row) compare(g goal) (measured string, ok, have bool) {
-	if len(r.values["wsedge"]) == 0 {
+	subject := r.subject
+	if subject == "" {
+		subject = "wsedge"
+	}
+	if len(r.values[subject]) == 0 {
 		return "-", false, false
 	}
-	w := median(r.values["wsedge"])
+	w := median(r.values[subject])
 	better := func(v, limit float64) bool {
 		if r.lowerIsBetter {
 			return v <= limit
@@ -116,6 +120,9 @@ func cell(r *row, target string) string {
 	vs := r.values[target]
 	if target == "direct" && len(vs) == 0 && r.values["wsedge-plain"] != nil {
 		return fmt.Sprintf("(plain %s)", format(median(r.values["wsedge-plain"])))
+	}
+	if target == "direct" && len(vs) == 0 && r.values["wsedge-metrics"] != nil {
+		return fmt.Sprintf("(metrics on %s)", format(median(r.values["wsedge-metrics"])))
 	}
 	if len(vs) == 0 {
 		return ""

@@ -7,8 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -16,6 +16,7 @@ import (
 // the goals it is held to.
 type row struct {
 	id, workload, metric string
+	subject              string               // the target judged; "" is wsedge
 	values               map[string][]float64 // by target name, one per run
 	lowerIsBetter        bool
 	goals                []goal
@@ -43,26 +44,42 @@ func (r *row) add(target string, v float64) {
 	r.values[target] = append(r.values[target], v)
 }
 
+// metricsCost is r's figure for wsedge with its metrics on, against the
+// same wsedge with them off (issue 9: within 3 %, same run).
+func metricsCost(r *row) *row {
+	factor := 0.97
+	if r.lowerIsBetter {
+		factor = 1.03
+	}
+	m := newRow(r.id, r.workload, r.metric+", metrics on", r.lowerIsBetter, goal{ref: "wsedge", factor: factor})
+	m.subject = "wsedge-metrics"
+	m.values["wsedge"] = r.values["wsedge"]
+	m.values["wsedge-metrics"] = r.values["wsedge-metrics"]
+	delete(r.values, "wsedge-metrics")
+	return m
+}
+
 // runWorkloads runs every selected workload and returns the report rows.
 func (b *bench) runWorkloads() []*row {
 	var rows []*row
-	want := func(n string) bool { return b.opts.only == "" || strings.Contains(","+b.opts.only+",", ","+n+",") }
+	want := b.opts.wants
 	d := b.opts.duration
+	withMetrics := append(slices.Clone(b.targets), b.withMetrics)
 	if want("1") {
 		const name = "100 conns, 64 B echo, plain"
 		msgs := newRow("1", name, "msgs/s", false, goal{ref: "nginx", factor: 1}, goal{ref: "nginx", factor: 1.15, info: true})
 		cpu := newRow("1", name, "proxy CPU µs/round trip", true, goal{ref: "nginx", factor: 1})
 		l := load{mode: "echo", conns: 100, size: 64, duration: d}
-		b.interleave([]*row{msgs, cpu}, b.targets, l, throughputAndCPU)
+		b.interleave([]*row{msgs, cpu}, withMetrics, l, throughputAndCPU)
 		calls := newRow("1", name, "syscalls/round trip", true, goal{bound: 4.5})
 		b.syscallsPerRoundTrip(calls, l)
-		rows = append(rows, msgs, cpu, calls)
+		rows = append(rows, msgs, cpu, calls, metricsCost(msgs), metricsCost(cpu))
 	}
 	if want("2") {
 		r := newRow("2", "10 conns, 64 KiB echo, plain", "MB/s", false, goal{ref: "direct", factor: 0.85}, goal{ref: "nginx", factor: 1.5})
-		b.interleave([]*row{r}, b.targets, load{mode: "echo", conns: 10, size: 64 << 10, duration: d},
+		b.interleave([]*row{r}, withMetrics, load{mode: "echo", conns: 10, size: 64 << 10, duration: d},
 			func(m measurement) []float64 { return []float64{m.load.MBPerSec} })
-		rows = append(rows, r)
+		rows = append(rows, r, metricsCost(r))
 	}
 	if want("3") {
 		p50 := newRow("3", "1 conn, 64 B round trip", "p50 µs", true, goal{ref: "nginx", factor: 1})

@@ -10,6 +10,7 @@ import (
 // from any goroutine unless they say otherwise.
 type Loop struct {
 	group    *Group
+	index    int // position in the group's Loops
 	buf      []byte
 	headroom int
 	tasks    tasks
@@ -33,8 +34,12 @@ type Loop struct {
 	polling atomic.Bool // blocked, or about to block, in epoll_wait
 }
 
-func newLoop(g *Group, cfg Config) (*Loop, error) {
-	l := &Loop{group: g, headroom: cfg.Headroom, buf: make([]byte, cfg.Headroom+cfg.BufferSize)}
+// Index is the loop's position in its group's Loops: callers keep
+// per-loop state (counters a loop alone writes) in a slice by it.
+func (l *Loop) Index() int { return l.index }
+
+func newLoop(g *Group, index int, cfg Config) (*Loop, error) {
+	l := &Loop{group: g, index: index, headroom: cfg.Headroom, buf: make([]byte, cfg.Headroom+cfg.BufferSize)}
 	if cfg.Portable || !epollSupported {
 		l.wakeup = make(chan struct{}, 1)
 		l.attached = map[*Conn]struct{}{}

@@ -102,8 +102,8 @@ func New(cfg Config) (*Group, error) {
 		cfg.BufferSize = DefaultBufferSize
 	}
 	g := &Group{}
-	for range n {
-		l, err := newLoop(g, cfg)
+	for i := range n {
+		l, err := newLoop(g, i, cfg)
 		if err != nil {
 			g.Close()
 			return nil, err
