@@ -65,6 +65,8 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route,
 	bc.start(newRuntimeAlarm(bc.tick))
 	bc.mu.Unlock()
 	s.metrics.upgraded(rt, start)
+	s.log.Info("websocket opened", "route", rt.Label(), "handler", rt.Handler, "client", r.RemoteAddr,
+		"subprotocol", ws.Subprotocol(), "handshake", time.Since(start).Round(time.Microsecond))
 	// Served on a goroutine of its own, for the reason session.start
 	// gives; the tracker owns it.
 	go bc.serve(session)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -77,7 +78,8 @@ func clientMessage(status int, err error) string {
 }
 
 // writeError answers a request that failed before any response was sent,
-// and logs why (gateway errors at warn, client errors at debug).
+// and logs why: gateway errors at warn, refusals at info, a few lines a
+// second per status at most (see logLimiter).
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, err error, attrs ...any) {
 	status := statusFor(err)
 	if status == http.StatusUpgradeRequired || websocket.IsWebSocketUpgrade(r) {
@@ -100,12 +102,19 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, e
 		h.Set("Sec-WebSocket-Version", "13")
 	}
 	http.Error(w, clientMessage(status, err), status)
-	level := slog.LevelDebug
+	ok, suppressed := s.refusalLog.allow(status, time.Now())
+	if !ok {
+		return
+	}
+	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelWarn
 	}
-	s.log.Log(r.Context(), level, "request refused",
-		append([]any{"status", status, "path", r.URL.Path, "client", r.RemoteAddr, "err", err}, attrs...)...)
+	attrs = append([]any{"status", status, "path", r.URL.Path, "client", r.RemoteAddr, "err", err}, attrs...)
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed_since_last", suppressed)
+	}
+	s.log.Log(r.Context(), level, "request refused", attrs...)
 }
 
 // retryAfter is the Retry-After value for a 503: when the first backend

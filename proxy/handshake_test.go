@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -394,5 +395,51 @@ func TestPlainHTTPOnBackendRoute(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("plain request to a dead backend: got %d, want 502", resp.StatusCode)
+	}
+}
+
+// TestOperationalLogLines: an upgrade is logged at info with its route,
+// backend and handshake time; a plain request on a backend route gets an
+// access line; refusals are logged at info, a few a second per status at
+// most, the rest counted.
+func TestOperationalLogLines(t *testing.T) {
+	page := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "twelve bytes") })
+	backend := startMixedBackend(t, websocket.Upgrader{}, echoConn, page)
+	tp := startProxy(t, testConfig(backendRoute("/app", backend.wsURL("/app"))), false)
+
+	tp.mustDial(t, "/app")
+	opened := tp.log.waitFor(t, "websocket opened", nil)
+	if opened["route"] != "/app" || opened["backend"] == "" || opened["handshake"] == "" {
+		t.Errorf("upgrade line: %v", opened)
+	}
+	resp, err := http.Get(tp.httpURL() + "/app?secret=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	access := tp.log.waitFor(t, "http request", nil)
+	if access["method"] != "GET" || access["path"] != "/app" || access["status"] != "200" || access["bytes"] != "12" || access["duration"] == "" {
+		t.Errorf("access line: %v (want GET /app without its query, 200, 12 bytes, a duration)", access)
+	}
+
+	const flood = 50
+	for range flood {
+		resp, err := http.Get(tp.httpURL() + "/nowhere")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	levels, lines := map[slog.Level]int{}, 0
+	tp.log.mu.Lock()
+	for _, r := range tp.log.records {
+		if r.Message == "request refused" {
+			levels[r.Level]++
+			lines++
+		}
+	}
+	tp.log.mu.Unlock()
+	if levels[slog.LevelInfo] != lines || lines < 1 || lines >= flood {
+		t.Errorf("%d refusals logged (levels %v): want at info, and fewer than the %d refused", lines, levels, flood)
 	}
 }

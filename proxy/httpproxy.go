@@ -41,7 +41,42 @@ func (s *Server) proxyHTTP(w http.ResponseWriter, r *http.Request, rt *route, po
 		return
 	}
 	t := &httpTarget{url: u, backend: backend, route: rt}
-	s.reverse.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), httpTargetKey{}, t)))
+	start := time.Now()
+	rec := &accessRecorder{ResponseWriter: w}
+	s.reverse.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), httpTargetKey{}, t)))
+	s.log.Info("http request", "route", rt.Label(), "method", r.Method, "path", r.URL.Path,
+		"status", rec.status(), "bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond), "client", r.RemoteAddr)
+}
+
+// accessRecorder notes a proxied response's status and size for the
+// access line. Unwrap lets the reverse proxy flush the real writer.
+type accessRecorder struct {
+	http.ResponseWriter
+	code  int
+	bytes int64
+}
+
+func (a *accessRecorder) WriteHeader(code int) {
+	if a.code == 0 && code >= 200 { // not an informational 1xx
+		a.code = code
+	}
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *accessRecorder) Write(p []byte) (int, error) {
+	n, err := a.ResponseWriter.Write(p)
+	a.bytes += int64(n)
+	return n, err
+}
+
+func (a *accessRecorder) Unwrap() http.ResponseWriter { return a.ResponseWriter }
+
+// status is the status sent: 200 when the handler wrote without one.
+func (a *accessRecorder) status() int {
+	if a.code == 0 {
+		return http.StatusOK
+	}
+	return a.code
 }
 
 func (s *Server) newReverseProxy() *httputil.ReverseProxy {

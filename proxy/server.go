@@ -82,6 +82,7 @@ type Server struct {
 	stopSpreading context.CancelFunc
 	tracker       *tracker
 	metrics       *metrics // nil without Deps.Metrics
+	refusalLog    logLimiter
 	// relay runs proxied connections; maskKeys are its loops' masking
 	// key sources.
 	relay    *reactor.Group

@@ -53,7 +53,8 @@ func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 		s.log.Debug("client upgrade failed", "route", label, "client", r.RemoteAddr, "err", err)
 		return
 	}
-	s.log.Debug("websocket opened", "route", label, "backend", up.URL, "client", r.RemoteAddr, "subprotocol", clientWS.Subprotocol())
+	s.log.Info("websocket opened", "route", label, "backend", up.URL, "client", r.RemoteAddr,
+		"subprotocol", clientWS.Subprotocol(), "handshake", time.Since(start).Round(time.Microsecond))
 	// From here frames are relayed on the raw connections: gorilla's Conn
 	// (which has read nothing past the request) is dropped.
 	s.newSession(rt, r.RemoteAddr, up).start(clientWS.NetConn())
