@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/wsedge/wsedge/admin"
 	"github.com/wsedge/wsedge/config"
@@ -124,6 +125,9 @@ type app struct {
 	proxy      *proxy.Server
 	admin      *admin.Server // nil without an admin listener
 	reloads    *reloadMetrics
+	// statusMu guards reloadStatus, which the admin page reads.
+	statusMu     sync.Mutex
+	reloadStatus reloadStatus
 	// reloadMu orders reloads: SIGHUP's and the admin listener's.
 	reloadMu sync.Mutex
 }
@@ -146,6 +150,7 @@ func check(cfg *config.File) error {
 func newApp(cfg *config.File, log *slog.Logger) (*app, error) {
 	a := &app{log: log, cfg: cfg, reloads: newReloadMetrics()}
 	a.reloads.counted(nil) // the configuration loaded at start
+	a.reloadStatus = reloadStatus{Version: buildVersion(), LastSuccess: time.Now()}
 	deps := proxy.Deps{Log: log, Metrics: cfg.Admin.Enabled()}
 	if cfg.TLS.Enabled() {
 		m, err := tlsconf.New(cfg.TLS, log.With("component", "tls"))

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"reflect"
+	"time"
 
 	"github.com/wsedge/wsedge/config"
 	"github.com/wsedge/wsedge/internal/conftypes"
@@ -26,11 +27,46 @@ func (a *app) reload() error {
 	defer a.reloadMu.Unlock()
 	err := a.applyReload()
 	a.reloads.counted(err)
+	a.noteReload(err)
 	return err
 }
 
 // Ready reports whether wsedge takes new connections (admin.Controller).
 func (a *app) Ready() error { return a.proxy.Ready() }
+
+// appStatus is what the admin page shows (admin.Controller's Status).
+type appStatus struct {
+	Proxy  proxy.Status `json:"proxy"`
+	Reload reloadStatus `json:"reload"`
+}
+
+// reloadStatus is the configuration's state: when it last loaded and,
+// if the last reload failed, why.
+type reloadStatus struct {
+	Version     string    `json:"version"`
+	LastSuccess time.Time `json:"last_success"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// Status is the admin page's snapshot (admin.Controller).
+func (a *app) Status() any {
+	a.statusMu.Lock()
+	r := a.reloadStatus
+	a.statusMu.Unlock()
+	return appStatus{Proxy: a.proxy.Status(), Reload: r}
+}
+
+// noteReload records a reload's result for the admin page.
+func (a *app) noteReload(err error) {
+	a.statusMu.Lock()
+	defer a.statusMu.Unlock()
+	if err != nil {
+		a.reloadStatus.LastError = err.Error()
+		return
+	}
+	a.reloadStatus.LastError = ""
+	a.reloadStatus.LastSuccess = time.Now()
+}
 
 // applyReload reads the configuration file again and applies it (issue 9):
 // the file is parsed and checked as "wsedge validate" checks it,

@@ -20,6 +20,7 @@ type controller struct {
 
 func (c *controller) Reload() error { c.reloads++; return c.reloadErr }
 func (c *controller) Ready() error  { return c.readyErr }
+func (c *controller) Status() any   { return map[string]int{"routes": 1} }
 
 // serve runs an admin server for cfg on a loopback port until the test
 // ends, and returns its base URL.

@@ -20,6 +20,8 @@ type Controller interface {
 	// Ready returns nil while wsedge takes new connections, or why it
 	// does not (starting, draining).
 	Ready() error
+	// Status is what the admin page shows, encoded as JSON.
+	Status() any
 }
 
 // maxRequestBody bounds what an admin request may send: none of the
@@ -33,12 +35,13 @@ type Server struct {
 	metrics http.Handler // nil: no /metrics
 	log     *slog.Logger
 	hs      *http.Server
+	live    *live
 }
 
 // New builds the admin server for a validated, enabled cfg. metrics, if
 // not nil, serves /metrics.
 func New(cfg Config, ctl Controller, metrics http.Handler, log *slog.Logger) *Server {
-	s := &Server{cfg: cfg, ctl: ctl, metrics: metrics, log: log}
+	s := &Server{cfg: cfg, ctl: ctl, metrics: metrics, log: log, live: &live{ctl: ctl}}
 	s.hs = &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -57,8 +60,10 @@ func (s *Server) Listen() (net.Listener, error) {
 }
 
 // Serve serves on ln until ctx is done, then closes the listener and
-// every admin connection and returns.
+// every admin connection (the page's live sockets included) and returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.live.ctx = ctx
+	defer s.live.conns.Wait()
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -76,6 +81,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", servePage)
+	mux.Handle("GET /live", s.live)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
 	})

@@ -107,8 +107,24 @@ func (lc *lifecycle) setEnd(by endedBy, code uint16, cause string) {
 	}
 }
 
-// countEnd counts the connection's end in the metrics.
-func (lc *lifecycle) countEnd() { lc.srv.metrics.ended(lc.route, lc.endedBy, lc.endCode) }
+// countEnd counts the connection's end in the metrics, and keeps it for
+// the admin page.
+func (lc *lifecycle) countEnd() {
+	m := lc.srv.metrics
+	if m == nil {
+		return
+	}
+	m.ended(lc.route, lc.endedBy, lc.endCode)
+	m.recent.add(ClosedStatus{
+		Time:     time.Now(),
+		Route:    lc.route.Label(),
+		Client:   lc.client,
+		Duration: time.Duration(monotime() - lc.started).Round(time.Millisecond).String(),
+		By:       lc.endedBy.String(),
+		Code:     int(lc.endCode),
+		Cause:    lc.cause,
+	})
+}
 
 // stop cancels the alarm. A tick already under way may still run; the
 // owner's tick checks that the connection is still open.

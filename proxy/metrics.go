@@ -93,6 +93,8 @@ type metrics struct {
 	mu      sync.Mutex
 	traffic map[string]*traffic // by route label
 
+	recent recentCloses // for the admin page
+
 	connsDesc, messagesDesc, bytesDesc, backendUpDesc, backendFailuresDesc *prometheus.Desc
 }
 
