@@ -397,3 +397,54 @@ func TestReloadCommand(t *testing.T) {
 		t.Errorf("the route of the last good configuration after a refused reload: %v", err)
 	}
 }
+
+// TestReloadRebindsChangedListeners: a reload that moves the plain
+// listener serves new connections on the new address at once, stops
+// accepting on the old one, and keeps the connections it accepted; a new
+// address that cannot be bound fails the reload as a whole.
+func TestReloadRebindsChangedListeners(t *testing.T) {
+	a := wstest.EchoServer(t)
+	main := backendRoute("main", "/ws", a+"/")
+	ra := startApp(t, t.TempDir(), reloadConfig("1s", main), listenPlain(t))
+	open, _, err := ra.dialWS(t, "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, open, "before the move")
+
+	moved := wstest.ClosedAddr(t)
+	ra.rewrite(t, strings.Replace(reloadConfig("1s", main), `"127.0.0.1:0"`, fmt.Sprintf("%q", moved), 1))
+	if err := ra.app.reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	d := websocket.Dialer{HandshakeTimeout: waitLimit}
+	fresh, _, err := d.Dial("ws://"+moved+"/ws", nil)
+	if err != nil {
+		t.Fatalf("the new address: %v", err)
+	}
+	defer fresh.Close()
+	roundTrip(t, fresh, "on the new listener")
+	if c, err := net.Dial("tcp", ra.plainAddr); err == nil {
+		c.Close()
+		t.Errorf("the old address %s still accepts", ra.plainAddr)
+	}
+	roundTrip(t, open, "accepted by the retired listener, after the move")
+
+	// An address in use: the reload fails, with the line, and nothing of
+	// it applies (not the route it adds either).
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	ra.rewrite(t, strings.Replace(reloadConfig("1s", main, backendRoute("extra", "/extra", a+"/")), `"127.0.0.1:0"`, fmt.Sprintf("%q", taken.Addr().String()), 1))
+	err = ra.app.reload()
+	if err == nil || !strings.Contains(err.Error(), "wsedge.yaml:2: listen.http: listen:") {
+		t.Errorf("reload onto a taken address: %v, want a failure naming listen.http at line 2", err)
+	}
+	if _, resp, _ := d.Dial("ws://"+moved+"/extra", nil); resp == nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/extra after the failed reload: %v, want 404", resp)
+	}
+	roundTrip(t, fresh, "after the failed reload")
+	roundTrip(t, open, "the first connection, after the failed reload")
+}

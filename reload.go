@@ -26,6 +26,9 @@ func (a *app) reload() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
 	err := a.applyReload()
+	if err != nil {
+		a.log.Error("reload failed: the running configuration stays", "err", err)
+	}
 	a.reloads.counted(err)
 	a.noteReload(err)
 	return err
@@ -71,28 +74,29 @@ func (a *app) noteReload(err error) {
 // applyReload reads the configuration file again and applies it (issue 9):
 // the file is parsed and checked as "wsedge validate" checks it,
 // certificate files, CA bundles and tail roots included; the new routes
-// are built, keeping the pools and handlers configured as before, and
-// swapped in; certificate files are re-read. Any error leaves the running
-// configuration as it is, and is logged with file and line. A change to
-// a section other than routes and reload (listen, keepalive, limits,
-// relay, shutdown, tls) is such an error: those take effect at a
-// restart. Reloads run one after the other (the caller's loop).
+// are built, keeping the pools and handlers configured as before; the
+// listeners whose address changed are bound; then routes and listeners
+// are swapped in, and certificate files re-read. Any error leaves the
+// running configuration as it is, and names the file and line. A change
+// to a section other than routes, listen and reload (keepalive, limits,
+// relay, shutdown, tls, admin) is such an error: those take effect at a
+// restart.
 func (a *app) applyReload() error {
 	cfg, err := a.checkReload()
 	if err != nil {
-		a.log.Error("reload failed: the running configuration stays", "err", err)
 		return err
 	}
 	next, err := proxy.Build(cfg.Config, a.log, a.proxy.Runtime())
 	if err != nil {
-		err = cfg.Locate(err)
-		a.log.Error("reload failed: the running configuration stays", "err", err)
-		return err
+		return cfg.Locate(err)
+	}
+	closing, err := a.proxy.Reload(cfg.Config, next)
+	if err != nil {
+		return cfg.Locate(err)
 	}
 	if a.tls != nil {
 		a.tls.Reload()
 	}
-	closing := a.proxy.Reload(cfg.Config, next)
 	a.cfg = cfg
 	a.log.Info("configuration reloaded", "routes", len(cfg.Routes), "closing", closing)
 	return nil

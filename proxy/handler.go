@@ -39,7 +39,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, p
 
 // redirecting reports whether r came in on the plain listener while that
 // listener redirects to https.
-func (s *Server) redirecting(r *http.Request) bool { return s.redirectPlain && r.TLS == nil }
+func (s *Server) redirecting(r *http.Request) bool { return r.TLS == nil && s.redirect.Load().on }
 
 // redirectToHTTPS sends a plain request to the same host and path on the
 // https listener. 308 keeps the method and body (RFC 9110 section 15.4.9).
@@ -51,5 +51,5 @@ func (s *Server) redirectToHTTPS(w http.ResponseWriter, r *http.Request) {
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]" // an IPv6 literal
 	}
-	http.Redirect(w, r, "https://"+host+s.httpsPortSuffix+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	http.Redirect(w, r, "https://"+host+s.redirect.Load().portSuffix+r.URL.RequestURI(), http.StatusPermanentRedirect)
 }

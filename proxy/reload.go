@@ -23,22 +23,21 @@ func (s *Server) Runtime() *Runtime { return s.runtime.Load() }
 
 // Reloadable reports, as conftypes.FieldErrors naming each section, what
 // in cfg differs from the configuration the server started with outside
-// the routes (and the reload section): those sections take effect only
-// at a restart, and a reload that changes one is refused as a whole.
+// the routes, listeners and reload section: those sections take effect
+// only at a restart, and a reload that changes one is refused as a whole.
 func (s *Server) Reloadable(cfg Config) error {
 	var errs []error
 	for _, sec := range []struct {
 		path     string
 		old, new any
 	}{
-		{"listen", s.cfg.Listen, cfg.Listen},
 		{"keepalive", s.cfg.Keepalive, cfg.Keepalive},
 		{"limits", s.cfg.Limits, cfg.Limits},
 		{"relay", s.cfg.Relay, cfg.Relay},
 		{"shutdown", s.cfg.Shutdown, cfg.Shutdown},
 	} {
 		if !reflect.DeepEqual(sec.old, sec.new) {
-			errs = append(errs, conftypes.Field(sec.path, errors.New("changed: this section takes effect at a restart, not a reload (a reload applies routes and certificates)")))
+			errs = append(errs, conftypes.Field(sec.path, errors.New("changed: this section takes effect at a restart, not a reload (a reload applies routes, listeners and certificates)")))
 		}
 	}
 	return errors.Join(errs...)
@@ -48,28 +47,35 @@ func (s *Server) Reloadable(cfg Config) error {
 // with Runtime() as prev, the runtime that serves, and retires the one
 // before it: its health checks stop, the targets next does not keep are
 // closed, and the connections next no longer has a place for are closed
-// (unless cfg's reload.close_removed is false). It returns how many
-// connections are to be closed. After Serve has returned, next is closed
-// and nothing else happens. Reloads are not concurrent: the caller
-// orders them (and Build) one after the other.
-func (s *Server) Reload(cfg Config, next *Runtime) int {
+// (unless cfg's reload.close_removed is false). Listeners whose address
+// changed are rebound first; one that cannot be bound fails the reload
+// (a conftypes.FieldError naming it) and nothing changes. It returns how
+// many connections are to be closed. Before Serve has started or after it
+// has returned, next is closed and nothing else happens. Reloads are not
+// concurrent: the caller orders them (and Build) one after the other.
+func (s *Server) Reload(cfg Config, next *Runtime) (int, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	if s.stopped {
-		next.Close()
-		return 0
+	prev := s.runtime.Load()
+	if !s.serving || s.stopped {
+		next.closeExcept(prev)
+		return 0, errors.New("reload: the server is not serving")
+	}
+	opened, changed, err := s.bindChanged(cfg.Listen)
+	if err != nil {
+		next.closeExcept(prev)
+		return 0, err
 	}
 	s.attachTraffic(next)
-	prev := s.runtime.Swap(next)
-	if s.serving {
-		next.startHealthChecks()
-	}
+	s.runtime.Store(next)
+	s.swapListeners(cfg.Listen, opened, changed)
+	next.startHealthChecks()
 	prev.stopHealthChecks()
 	if err := prev.closeExcept(next); err != nil {
 		s.log.Warn("reload: closing what the old routes held", "err", err)
 	}
 	if !cfg.Reload.closeRemoved() {
-		return 0
+		return 0, nil
 	}
 	orphans := s.orphansOf(next)
 	if len(orphans) > 0 {
@@ -77,7 +83,7 @@ func (s *Server) Reload(cfg Config, next *Runtime) int {
 		s.log.Info("reload: closing connections whose route or backend was removed", "connections", len(orphans), "close_spread", spread)
 		s.spreading.Go(func() { closeSpread(s.spreadCtx, orphans, spread) })
 	}
-	return len(orphans)
+	return len(orphans), nil
 }
 
 // orphansOf lists the live connections rt has no place for.

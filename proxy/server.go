@@ -63,11 +63,9 @@ type Server struct {
 	log  *slog.Logger
 	deps Deps
 
-	// redirectPlain: the plain listener redirects to https, but for
-	// routes marked plain. httpsPortSuffix is ":port" for redirects, or
-	// "" for 443; set before serving starts.
-	redirectPlain   bool
-	httpsPortSuffix string
+	// redirect: whether the plain listener redirects to https (but for
+	// routes marked plain), and where to.
+	redirect atomic.Pointer[redirect]
 
 	runtime atomic.Pointer[Runtime]
 	// reloadMu orders reloads with the start and end of serving: a
@@ -75,6 +73,12 @@ type Server struct {
 	reloadMu sync.Mutex
 	serving  bool
 	stopped  bool
+	// endpoints are the listeners serving, by role; listening runs
+	// their goroutines (and those of listeners a reload retired);
+	// listenErr reports a listener that failed.
+	endpoints [2]*endpoint
+	listening sync.WaitGroup
+	listenErr chan error
 	// spreading runs the spread closes reloads start (closeSpread);
 	// spreadCtx ends them at shutdown.
 	spreading     sync.WaitGroup
@@ -138,11 +142,7 @@ func New(cfg Config, rt *Runtime, deps Deps) (*Server, error) {
 	if s.closeWait <= 0 {
 		s.closeWait = 10 * time.Second
 	}
-	s.redirectPlain = deps.Challenges != nil
-	if cfg.Listen.RedirectToHTTPS != nil {
-		s.redirectPlain = *cfg.Listen.RedirectToHTTPS
-	}
-	s.redirectPlain = s.redirectPlain && cfg.Listen.HTTPS != "" && cfg.Listen.HTTP != ""
+	s.redirect.Store(&redirect{})
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: s.handshakeTimeout,
 		// Zero buffer sizes: gorilla reuses net/http's, since the
@@ -188,25 +188,6 @@ func (s *Server) startRelay(cfg RelayConfig) error {
 	return nil
 }
 
-// Listen opens the configured listeners.
-func (s *Server) Listen() (Listeners, error) {
-	var ls Listeners
-	var err error
-	lc := net.ListenConfig{KeepAlive: tcpKeepAlive(s.pingInterval)}
-	if s.cfg.Listen.HTTP != "" {
-		if ls.HTTP, err = lc.Listen(context.Background(), "tcp", s.cfg.Listen.HTTP); err != nil {
-			return ls, fmt.Errorf("listen http: %w", err)
-		}
-	}
-	if s.cfg.Listen.HTTPS != "" {
-		if ls.HTTPS, err = lc.Listen(context.Background(), "tcp", s.cfg.Listen.HTTPS); err != nil {
-			ls.Close()
-			return Listeners{}, fmt.Errorf("listen https: %w", err)
-		}
-	}
-	return ls, nil
-}
-
 // tcpKeepAlive is the TCP keepalive period of wsedge's connections, for
 // net.ListenConfig and net.Dialer. WebSocket pings find dead peers on
 // every upgraded connection, so TCP's own probes are off while pings run
@@ -234,53 +215,40 @@ func (s *Server) Run(ctx context.Context) error {
 // waits up to drain_timeout for them to close before dropping the rest. It
 // returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ls Listeners) error {
-	if ls.HTTPS != nil {
-		s.httpsPortSuffix = portSuffix(ls.HTTPS.Addr())
-	}
-	var servers []*http.Server
-	var serving sync.WaitGroup
-	errc := make(chan error, 2)
+	var background sync.WaitGroup
+	reclaimCtx, stopReclaim := context.WithCancel(context.Background())
+	background.Go(func() { s.reclaimAfterBursts(reclaimCtx) })
 	s.reloadMu.Lock()
 	s.serving = true
+	s.listenErr = make(chan error, 1)
+	for role, ln := range [2]net.Listener{ls.HTTP, ls.HTTPS} {
+		if ln != nil {
+			s.serveOn(role, ln)
+		}
+	}
+	s.updateRedirect(s.cfg.Listen)
 	s.runtime.Load().startHealthChecks()
 	s.reloadMu.Unlock()
-	background, stopBackground := context.WithCancel(context.Background())
-	serving.Go(func() { s.reclaimAfterBursts(background) })
-	for _, l := range []struct {
-		ln  net.Listener
-		tls bool
-	}{{ls.HTTP, false}, {ls.HTTPS, true}} {
-		if l.ln == nil {
-			continue
-		}
-		hs := s.newHTTPServer(l.tls)
-		servers = append(servers, hs)
-		ln := l.ln
-		if l.tls {
-			// TLS over reactor sockets, so that the relay can take an
-			// upgraded connection over, TLS state and all.
-			ln = tls.NewListener(reactor.Listener(ln), hs.TLSConfig)
-		}
-		s.log.Info("listening", "addr", l.ln.Addr().String(), "tls", l.tls)
-		serving.Go(func() {
-			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("serve %s: %w", l.ln.Addr(), err)
-			}
-		})
-	}
 	var serveErr error
 	select {
 	case <-ctx.Done():
-	case serveErr = <-errc:
+	case serveErr = <-s.listenErr:
 	}
-	s.shutdown(servers)
-	stopBackground()
-	serving.Wait()
-	s.relay.Close()
 	s.reloadMu.Lock()
-	s.stopped = true
-	s.runtime.Load().Close()
+	s.stopped = true // no reload from here on
+	var servers []*http.Server
+	for _, e := range s.endpoints {
+		if e != nil {
+			servers = append(servers, e.hs)
+		}
+	}
 	s.reloadMu.Unlock()
+	s.shutdown(servers)
+	s.listening.Wait()
+	stopReclaim()
+	background.Wait()
+	s.relay.Close()
+	s.runtime.Load().Close()
 	return serveErr
 }
 
