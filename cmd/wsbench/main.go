@@ -14,6 +14,11 @@
 // measures wsedge alone with idle connections in steps up to what its
 // open-file limit allows (see idlescale.go); bench/idle-scale runs it.
 //
+//	go run ./cmd/wsbench reload [-c 1000] [-reloads 20]
+//
+// reloads wsedge's configuration under load and counts what was dropped
+// (see reloadload.go); bench/reload-under-load runs it.
+//
 // Everything listens on loopback. Binaries (wsedge, wsload) are built into
 // a temporary directory along with the configurations, a generated ECDSA
 // certificate and the logs.
@@ -36,6 +41,8 @@ func main() {
 			os.Exit(runBackend(os.Args[2:]))
 		case "idlescale":
 			os.Exit(runIdleScale(os.Args[2:]))
+		case "reload":
+			os.Exit(runReloadUnderLoad(os.Args[2:]))
 		}
 	}
 	os.Exit(run())
