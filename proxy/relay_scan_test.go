@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/wsedge/wsedge/internal/wsframe"
@@ -141,24 +142,12 @@ func TestScannerRules(t *testing.T) {
 				if !bytes.Equal(got.out, tc.wantOut) {
 					t.Errorf("reads of %v: forwarded % x, want % x", reads, got.out, tc.wantOut)
 				}
-				if !equalStrings(got.events, tc.wantEvents) {
+				if !slices.Equal(got.events, tc.wantEvents) {
 					t.Errorf("reads of %v: events %q, want %q", reads, got.events, tc.wantEvents)
 				}
 			}
 		})
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestScannerRemask: with remask, every forwarded client frame carries a
@@ -227,11 +216,11 @@ func FuzzScanner(f *testing.F) {
 			reads = append(reads, 1+rng.IntN(20))
 		}
 		pieces := runScanner(newTestScanner(fromClient, int64(limit)), stream, reads, nil)
-		if !bytes.Equal(whole.out, pieces.out) || !equalStrings(whole.events, pieces.events) {
+		if !bytes.Equal(whole.out, pieces.out) || !slices.Equal(whole.events, pieces.events) {
 			t.Fatalf("reads of %v changed the result:\nwhole  % x %q\npieces % x %q", reads, whole.out, whole.events, pieces.out, pieces.events)
 		}
 		injected := runScanner(newTestScanner(fromClient, int64(limit)), stream, reads, rand.New(rand.NewPCG(seed, 2)))
-		if stripped := stripMarkers(t, injected.out); !bytes.Equal(stripped, whole.out) || !equalStrings(injected.events, whole.events) {
+		if stripped := stripMarkers(t, injected.out); !bytes.Equal(stripped, whole.out) || !slices.Equal(injected.events, whole.events) {
 			t.Fatalf("frames injected at boundaries were not between whole frames, or changed the rest")
 		}
 		if len(whole.events) == 0 && validStream(stream, fromClient) && !bytes.Equal(whole.out, withoutOurPongs(t, stream)) {

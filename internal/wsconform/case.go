@@ -209,16 +209,3 @@ func shortDigest(d string) string {
 	}
 	return d
 }
-
-// sameEvents reports whether two event sequences are identical.
-func sameEvents(a, b []Event) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}

@@ -2,6 +2,7 @@ package wsconform
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -49,7 +50,7 @@ func diffResult(d, p Result) []string {
 		out = append(out, fmt.Sprintf("closing verdict %s direct, %s proxied", d.CloseVerdict, p.CloseVerdict))
 	}
 	dm, pm := d.Observed.Messages(), p.Observed.Messages()
-	if !sameEvents(dm, pm) {
+	if !slices.Equal(dm, pm) {
 		out = append(out, fmt.Sprintf("messages %s direct, %s proxied", formatEvents(dm), formatEvents(pm)))
 	}
 	do, po := d.Observed, p.Observed

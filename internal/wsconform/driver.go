@@ -3,6 +3,7 @@ package wsconform
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -162,7 +163,7 @@ func (s *session) autoClose() {
 	}
 	s.mu.Lock()
 	var wire []byte
-	if len(s.obs.Events) > 0 && sameEvents(s.obs.Events, exp.OK) {
+	if len(s.obs.Events) > 0 && slices.Equal(s.obs.Events, exp.OK) {
 		wire = s.beginCloseLocked(closePayload(codeNormal, nil), true)
 	}
 	s.mu.Unlock()

@@ -3,62 +3,31 @@ package wsconform
 import (
 	"bufio"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/wsedge/wsedge/internal/wsframe"
 )
 
-// Opcode is the 4-bit frame type of RFC 6455 section 5.2. Values other than
-// the six named ones are reserved (3-7 for data, 11-15 for control) and a
-// conforming peer fails the connection on them (section 5.2, "Opcode").
-type Opcode byte
+// Opcode is the 4-bit frame type of RFC 6455 section 5.2 (wsframe's).
+// Values other than the six named ones are reserved (3-7 for data, 11-15
+// for control) and a conforming peer fails the connection on them.
+type Opcode = wsframe.Opcode
 
 // The opcodes RFC 6455 section 5.2 defines.
 const (
-	OpContinuation Opcode = 0x0
-	OpText         Opcode = 0x1
-	OpBinary       Opcode = 0x2
-	OpClose        Opcode = 0x8
-	OpPing         Opcode = 0x9
-	OpPong         Opcode = 0xA
+	OpContinuation = wsframe.OpContinuation
+	OpText         = wsframe.OpText
+	OpBinary       = wsframe.OpBinary
+	OpClose        = wsframe.OpClose
+	OpPing         = wsframe.OpPing
+	OpPong         = wsframe.OpPong
 )
-
-// IsControl reports whether o is a control opcode: its most significant bit
-// is set (RFC 6455 section 5.5), reserved control opcodes included.
-func (o Opcode) IsControl() bool { return o&0x8 != 0 }
-
-// isReserved reports whether RFC 6455 section 5.2 leaves o undefined.
-func (o Opcode) isReserved() bool {
-	switch o {
-	case OpContinuation, OpText, OpBinary, OpClose, OpPing, OpPong:
-		return false
-	}
-	return true
-}
-
-// String names the opcode, "reserved(N)" for the undefined ones.
-func (o Opcode) String() string {
-	switch o {
-	case OpContinuation:
-		return "continuation"
-	case OpText:
-		return "text"
-	case OpBinary:
-		return "binary"
-	case OpClose:
-		return "close"
-	case OpPing:
-		return "ping"
-	case OpPong:
-		return "pong"
-	}
-	return fmt.Sprintf("reserved(%d)", byte(o))
-}
 
 // maxControlPayload is the largest payload a control frame may carry
 // (RFC 6455 section 5.5).
-const maxControlPayload = 125
+const maxControlPayload = wsframe.MaxControlPayload
 
 // Frame is one frame as this client puts it on the wire. It is built by hand
 // so that cases can send frames a conforming client never would: the zero
@@ -109,42 +78,15 @@ func (f Frame) wire() ([]byte, error) {
 // appendWire appends the encoding of f masked with key (RFC 6455 section
 // 5.2 base framing; the shortest length encoding, as section 5.2 requires).
 func (f Frame) appendWire(dst []byte, key [4]byte) []byte {
-	b0 := byte(f.Opcode&0x0f) | (f.RSV&0x7)<<4
-	if f.Fin {
-		b0 |= 0x80
-	}
-	var maskBit byte
-	if !f.Unmasked {
-		maskBit = 0x80
-	}
-	n := len(f.Payload)
-	dst = append(dst, b0)
-	switch {
-	case n <= 125:
-		dst = append(dst, maskBit|byte(n))
-	case n <= 0xffff:
-		dst = append(dst, maskBit|126)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	default:
-		dst = append(dst, maskBit|127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
-	}
-	if f.Unmasked {
-		return append(dst, f.Payload...)
-	}
-	dst = append(dst, key[:]...)
+	h := wsframe.Header{Fin: f.Fin, RSV: (f.RSV & 0x7) << 4, Op: f.Opcode, Masked: !f.Unmasked, Key: key, Length: uint64(len(f.Payload))}
+	var hdr [wsframe.MaxHeaderLen]byte
+	dst = append(dst, hdr[:h.Put(hdr[:])]...)
 	start := len(dst)
 	dst = append(dst, f.Payload...)
-	maskBytes(dst[start:], key)
-	return dst
-}
-
-// maskBytes XORs b with key in place (RFC 6455 section 5.3); masking and
-// unmasking are the same operation.
-func maskBytes(b []byte, key [4]byte) {
-	for i := range b {
-		b[i] ^= key[i&3]
+	if h.Masked {
+		wsframe.Mask(key, 0, dst[start:])
 	}
+	return dst
 }
 
 // inFrame is a frame as read from the server, payload unmasked.
@@ -162,66 +104,34 @@ var errFrameTooLarge = errors.New("wsconform: frame payload exceeds the client's
 
 // errBadLength is returned for a 64-bit length with its most significant
 // bit set, which RFC 6455 section 5.2 forbids.
-var errBadLength = errors.New("wsconform: 64-bit payload length has its most significant bit set")
+var errBadLength = wsframe.ErrBadLength
 
 // readFrame reads one whole frame from r. It checks nothing about the
 // frame's meaning, only what it takes to find the next frame boundary.
 func readFrame(r *bufio.Reader, limit int) (inFrame, error) {
-	var head [2]byte
-	if _, err := io.ReadFull(r, head[:]); err != nil {
+	var raw [wsframe.MaxHeaderLen]byte
+	if _, err := io.ReadFull(r, raw[:2]); err != nil {
 		return inFrame{}, err
 	}
-	f := inFrame{
-		fin:    head[0]&0x80 != 0,
-		rsv:    (head[0] >> 4) & 0x7,
-		opcode: Opcode(head[0] & 0x0f),
-		masked: head[1]&0x80 != 0,
+	n := wsframe.HeaderLen(raw[1])
+	if _, err := io.ReadFull(r, raw[2:n]); err != nil {
+		return inFrame{}, unexpectedEOF(err)
 	}
-	n, err := readLength(r, head[1]&0x7f)
+	h, _, err := wsframe.ParseHeader(raw[:n])
 	if err != nil {
 		return inFrame{}, err
 	}
-	if n > uint64(limit) {
+	if h.Length > uint64(limit) {
 		return inFrame{}, errFrameTooLarge
 	}
-	var key [4]byte
-	if f.masked {
-		if _, err := io.ReadFull(r, key[:]); err != nil {
-			return inFrame{}, unexpectedEOF(err)
-		}
-	}
-	f.payload = make([]byte, n)
+	f := inFrame{fin: h.Fin, rsv: h.RSV >> 4, opcode: h.Op, masked: h.Masked, payload: make([]byte, h.Length)}
 	if _, err := io.ReadFull(r, f.payload); err != nil {
 		return inFrame{}, unexpectedEOF(err)
 	}
 	if f.masked {
-		maskBytes(f.payload, key)
+		wsframe.Mask(h.Key, 0, f.payload)
 	}
 	return f, nil
-}
-
-// readLength decodes the 7-bit, 16-bit or 64-bit payload length of RFC 6455
-// section 5.2.
-func readLength(r *bufio.Reader, short byte) (uint64, error) {
-	switch short {
-	case 126:
-		var ext [2]byte
-		if _, err := io.ReadFull(r, ext[:]); err != nil {
-			return 0, unexpectedEOF(err)
-		}
-		return uint64(binary.BigEndian.Uint16(ext[:])), nil
-	case 127:
-		var ext [8]byte
-		if _, err := io.ReadFull(r, ext[:]); err != nil {
-			return 0, unexpectedEOF(err)
-		}
-		n := binary.BigEndian.Uint64(ext[:])
-		if n>>63 != 0 {
-			return 0, errBadLength
-		}
-		return n, nil
-	}
-	return uint64(short), nil
 }
 
 // unexpectedEOF turns a clean EOF inside a frame into io.ErrUnexpectedEOF:

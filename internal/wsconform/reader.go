@@ -88,7 +88,7 @@ func frameViolation(f inFrame, inMessage bool) string {
 		return "server sent a masked frame (RFC 6455 section 5.1)"
 	case f.rsv != 0:
 		return fmt.Sprintf("server set reserved bits %d with no extension negotiated (RFC 6455 section 5.2)", f.rsv)
-	case f.opcode.isReserved():
+	case !f.opcode.IsDefined():
 		return fmt.Sprintf("server sent reserved opcode %d (RFC 6455 section 5.2)", byte(f.opcode))
 	case f.opcode.IsControl() && !f.fin:
 		return "server fragmented a control frame (RFC 6455 section 5.5)"

@@ -115,7 +115,7 @@ func judge(c *Case, o Observation) Result {
 	if exp.WrongCodeFails && r.CloseVerdict == CloseWrongCode {
 		r.Verdict = VerdictFailed
 	}
-	if exp.UnvalidatedEcho != nil && sameEvents(o.Events, exp.UnvalidatedEcho) {
+	if exp.UnvalidatedEcho != nil && slices.Equal(o.Events, exp.UnvalidatedEcho) {
 		r.Verdict, r.CloseVerdict = VerdictInformational, CloseInformational
 		r.Notes = append([]string{"server echoed invalid UTF-8 unchanged instead of failing with 1007 (RFC 6455 section 8.1); Autobahn scores this FAILED"}, r.Notes...)
 	}
@@ -135,9 +135,9 @@ func judge(c *Case, o Observation) Result {
 // eventVerdict matches the events against the OK and NON-STRICT outcomes.
 func eventVerdict(exp Expect, events []Event) Verdict {
 	switch {
-	case sameEvents(events, exp.OK):
+	case slices.Equal(events, exp.OK):
 		return VerdictOK
-	case exp.NonStrictAllowed && sameEvents(events, exp.NonStrict):
+	case exp.NonStrictAllowed && slices.Equal(events, exp.NonStrict):
 		return VerdictNonStrict
 	}
 	return VerdictFailed
