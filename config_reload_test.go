@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -447,4 +448,78 @@ func TestReloadRebindsChangedListeners(t *testing.T) {
 	}
 	roundTrip(t, fresh, "after the failed reload")
 	roundTrip(t, open, "the first connection, after the failed reload")
+}
+
+// TestReloadKeepsBackendCounts: a pool that gains a backend in a reload
+// keeps the connection count of the backend it had, so least_conn sends
+// the next connections to the new one instead of starting from zero.
+func TestReloadKeepsBackendCounts(t *testing.T) {
+	a, b := wstest.EchoServer(t), wstest.EchoServer(t)
+	// The admin listener turns on the status the test reads.
+	withAdmin := fmt.Sprintf("admin:\n  listen: %q\n", wstest.ClosedAddr(t))
+	ra := startApp(t, t.TempDir(), reloadConfig("1s", backendRoute("pool", "/pool", a+"/"))+withAdmin, listenPlain(t))
+	const each = 3
+	for range each {
+		if _, _, err := ra.dialWS(t, "/pool"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ra.rewrite(t, reloadConfig("1s", backendRoute("pool", "/pool", a+"/", b+"/"))+withAdmin)
+	if err := ra.app.reload(); err != nil {
+		t.Fatal(err)
+	}
+	for range each {
+		if _, _, err := ra.dialWS(t, "/pool"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	active := map[string]int64{}
+	wstest.Eventually(t, waitLimit, func() bool { return ra.app.proxy.ActiveConnections() == 2*each })
+	for _, r := range ra.app.proxy.Status().Routes {
+		for _, be := range r.Backends {
+			active[be.URL] = be.Active
+		}
+	}
+	if active[a+"/"] != each || active[b+"/"] != each {
+		t.Errorf("connections by backend after the reload: %v; want %d on each (the first backend kept its count)", active, each)
+	}
+}
+
+// TestReloadTurnsTLSOnAndOff: a reload that adds the https listener
+// serves wss:// at once; one that removes it stops it, and the plain
+// listener and its connections are untouched throughout.
+func TestReloadTurnsTLSOnAndOff(t *testing.T) {
+	a := wstest.EchoServer(t)
+	plainOnly := "tls:\n  self_signed: [localhost]\n" + reloadConfig("1s", backendRoute("main", "/ws", a+"/"))
+	tlsAddr := wstest.ClosedAddr(t)
+	withTLS := strings.Replace(plainOnly, "listen:\n", fmt.Sprintf("listen:\n  https: %q\n", tlsAddr), 1)
+	ra := startApp(t, t.TempDir(), plainOnly, listenPlain(t))
+	open, _, err := ra.dialWS(t, "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := websocket.Dialer{HandshakeTimeout: waitLimit, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+
+	ra.rewrite(t, withTLS)
+	if err := ra.app.reload(); err != nil {
+		t.Fatalf("reload adding https: %v", err)
+	}
+	secure, _, err := d.Dial("wss://"+tlsAddr+"/ws", nil)
+	if err != nil {
+		t.Fatalf("wss:// after the reload: %v", err)
+	}
+	defer secure.Close()
+	roundTrip(t, secure, "over the new TLS listener")
+	roundTrip(t, open, "plain, while TLS came on")
+
+	ra.rewrite(t, plainOnly)
+	if err := ra.app.reload(); err != nil {
+		t.Fatalf("reload removing https: %v", err)
+	}
+	if c, err := net.Dial("tcp", tlsAddr); err == nil {
+		c.Close()
+		t.Errorf("the https listener %s still accepts after its removal", tlsAddr)
+	}
+	roundTrip(t, secure, "the wss:// connection, after its listener was removed")
+	roundTrip(t, open, "plain, after TLS went off")
 }

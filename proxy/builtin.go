@@ -121,7 +121,7 @@ func (bc *builtinConn) tick() {
 func (bc *builtinConn) goAway(f *farewell) {
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
-	if bc.ended {
+	if bc.ended || bc.closing() { // one close frame: a second would fail the connection
 		return
 	}
 	bc.setEnd(endedByWsedge, f.code(), f.cause)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
 	"github.com/wsedge/wsedge/internal/reactor"
@@ -31,6 +32,9 @@ func (l *ListenConfig) addrs() [2]string { return [2]string{l.HTTP, l.HTTPS} }
 type endpoint struct {
 	ln net.Listener
 	hs *http.Server
+	// retired is set when a reload closes ln: the accept error that
+	// follows is not a failure.
+	retired atomic.Bool
 }
 
 // redirect is what the plain listener's redirects to https need: whether
@@ -76,7 +80,8 @@ func (s *Server) listen(addr string) (net.Listener, error) {
 // reported on s.listenErr. The caller holds reloadMu.
 func (s *Server) serveOn(role int, ln net.Listener) {
 	hs := s.newHTTPServer(role == roleTLS)
-	s.endpoints[role] = &endpoint{ln: ln, hs: hs}
+	e := &endpoint{ln: ln, hs: hs}
+	s.endpoints[role] = e
 	accept := ln
 	if role == roleTLS {
 		// TLS over reactor sockets, so that the relay can take an
@@ -85,7 +90,7 @@ func (s *Server) serveOn(role int, ln net.Listener) {
 	}
 	s.log.Info("listening", "addr", ln.Addr().String(), "tls", role == roleTLS)
 	s.listening.Go(func() {
-		if err := hs.Serve(accept); !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(accept); !errors.Is(err, http.ErrServerClosed) && !e.retired.Load() {
 			select {
 			case s.listenErr <- fmt.Errorf("serve %s: %w", ln.Addr(), err):
 			default:
@@ -139,9 +144,10 @@ func (s *Server) bindChanged(cfg ListenConfig) (opened [2]net.Listener, changed 
 }
 
 // swapListeners serves on the listeners bindChanged opened and retires
-// the ones they replace: a retired listener stops accepting, its plain
-// requests in flight finish (up to drain_timeout), and the upgraded
-// connections it accepted are not touched. The caller holds reloadMu.
+// the ones they replace: a retired listener is closed at once (its
+// address accepts nothing once the reload returns), its plain requests in
+// flight finish (up to drain_timeout), and the upgraded connections it
+// accepted are not touched. The caller holds reloadMu.
 func (s *Server) swapListeners(cfg ListenConfig, opened [2]net.Listener, changed [2]bool) {
 	for role := range changed {
 		if !changed[role] {
@@ -149,6 +155,8 @@ func (s *Server) swapListeners(cfg ListenConfig, opened [2]net.Listener, changed
 		}
 		if old := s.endpoints[role]; old != nil {
 			s.endpoints[role] = nil
+			old.retired.Store(true)
+			old.ln.Close()
 			s.log.Info("listener retired by a reload", "addr", old.ln.Addr().String(), "tls", role == roleTLS)
 			s.listening.Go(func() { s.retire(old.hs) })
 		}

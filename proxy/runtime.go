@@ -52,8 +52,9 @@ type targetSettings struct {
 
 // Build builds the runtime of a validated Config. prev, if not nil, is
 // the runtime it is to replace: a route whose target is configured
-// exactly as one of prev's routes' keeps that target, so a pool keeps its
-// backends' health and connection counts, and a handler its state. Every
+// exactly as one of prev's routes' keeps that target (a handler keeps its
+// state), and a route whose pool changed keeps, for each backend whose
+// URL it still has, that backend's connection count and health. Every
 // route that cannot be built is reported, as conftypes.FieldErrors under
 // "routes[i]", so the configuration's reader can name the file and line.
 func Build(cfg Config, log *slog.Logger, prev *Runtime) (*Runtime, error) {
@@ -67,7 +68,7 @@ func Build(cfg Config, log *slog.Logger, prev *Runtime) (*Runtime, error) {
 	for i := range cfg.Routes {
 		t := rt.reusable(prev, &cfg.Routes[i].Config)
 		if t == nil {
-			if t, err = newTarget(cfg.Routes[i].Config, env); err != nil {
+			if t, err = newTarget(cfg.Routes[i].Config, env, prev.backendsOf(cfg.Routes[i].Label())); err != nil {
 				errs = append(errs, conftypes.Under(fmt.Sprintf("routes[%d]", i), err))
 				continue
 			}
@@ -100,6 +101,20 @@ func (rt *Runtime) reusable(prev *Runtime, cfg *upstream.Config) target {
 	for _, old := range prev.routes {
 		if reflect.DeepEqual(old.Config, *cfg) && !rt.uses(old.target) {
 			return old.target
+		}
+	}
+	return nil
+}
+
+// backendsOf returns the backends of rt's route labelled label, if any;
+// a nil rt has none.
+func (rt *Runtime) backendsOf(label string) []*upstream.Backend {
+	if rt == nil {
+		return nil
+	}
+	for _, r := range rt.routes {
+		if r.Label() == label {
+			return r.target.backends()
 		}
 	}
 	return nil

@@ -29,11 +29,12 @@ type target interface {
 	backends() []*upstream.Backend
 }
 
-// newTarget builds what a validated route configuration points at.
-func newTarget(cfg upstream.Config, env upstream.Env) (target, error) {
+// newTarget builds what a validated route configuration points at;
+// prevBackends are those the route had before a reload (see NewPool).
+func newTarget(cfg upstream.Config, env upstream.Env, prevBackends []*upstream.Backend) (target, error) {
 	switch cfg.Kind() {
 	case upstream.KindBackends:
-		pool, err := upstream.NewPool(cfg, env)
+		pool, err := upstream.NewPool(cfg, env, prevBackends)
 		return poolTarget{pool}, err
 	case upstream.KindPage:
 		page, err := upstream.NewPage(cfg)

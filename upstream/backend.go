@@ -33,7 +33,14 @@ type Backend struct {
 	dialer    websocket.Dialer
 	transport *http.Transport
 	log       *slog.Logger
+	*health
+}
 
+// health is what a backend knows about its server: connections open,
+// failures, checks. A pool rebuilt by a reload hands it on to the backend
+// with the same URL, so that least_conn and the health state do not
+// restart from zero (issue 9).
+type health struct {
 	// active counts the connections (and plain requests) open to this
 	// backend right now; least_conn reads it without a lock.
 	active atomic.Int64
@@ -48,8 +55,13 @@ type Backend struct {
 	checkFailed atomic.Bool
 }
 
-func newBackend(tpl *URLTemplate, index int, env Env, tlsConfig *tls.Config) *Backend {
-	b := &Backend{url: tpl, index: index, id: hashString(tpl.String()), log: env.Log}
+// newBackend builds the backend for tpl at index in its pool; h is the
+// health of the backend it replaces, or nil for a new one.
+func newBackend(tpl *URLTemplate, index int, env Env, tlsConfig *tls.Config, h *health) *Backend {
+	if h == nil {
+		h = new(health)
+	}
+	b := &Backend{url: tpl, index: index, id: hashString(tpl.String()), log: env.Log, health: h}
 	netDialer := &net.Dialer{Timeout: env.DialTimeout, KeepAlive: env.TCPKeepAlive}
 	dial := netDialer.DialContext
 	if sock := tpl.Socket(); sock != "" {

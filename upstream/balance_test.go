@@ -15,7 +15,7 @@ func fakeBackends(n int) []*Backend {
 	var out []*Backend
 	for i := range n {
 		tpl, _ := ParseURLTemplate(fmt.Sprintf("ws://10.0.0.%d:8080/{room}", i))
-		out = append(out, &Backend{url: tpl, index: i, id: hashString(tpl.String())})
+		out = append(out, &Backend{url: tpl, index: i, id: hashString(tpl.String()), health: new(health)})
 	}
 	return out
 }

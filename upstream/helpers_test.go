@@ -84,7 +84,7 @@ func newTestPool(t *testing.T, cfg Config) *Pool {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	p, err := NewPool(cfg, testEnv())
+	p, err := NewPool(cfg, testEnv(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

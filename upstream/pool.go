@@ -53,8 +53,10 @@ type Pool struct {
 // NewPool builds the pool a KindBackends Config describes. It does the
 // configuration's I/O (a CA bundle is read); a failure is a
 // conftypes.FieldError naming the field, relative to the route. Its
-// health checks run while its owner runs RunHealthChecks.
-func NewPool(cfg Config, env Env) (*Pool, error) {
+// health checks run while its owner runs RunHealthChecks. prev are the
+// backends of the pool it replaces (nil for none): a backend with the
+// same URL keeps their connection count and health.
+func NewPool(cfg Config, env Env, prev []*Backend) (*Pool, error) {
 	tlsConfig, err := backendTLSConfig(cfg.TLS, env.Log)
 	if err != nil {
 		return nil, conftypes.Field("tls.ca", err)
@@ -70,7 +72,13 @@ func NewPool(cfg Config, env Env) (*Pool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.field, err)
 		}
-		p.backends = append(p.backends, newBackend(tpl, i, env, tlsConfig))
+		var h *health
+		for _, old := range prev {
+			if old.String() == tpl.String() {
+				h = old.health
+			}
+		}
+		p.backends = append(p.backends, newBackend(tpl, i, env, tlsConfig, h))
 	}
 	return p, nil
 }
