@@ -523,3 +523,26 @@ func TestReloadTurnsTLSOnAndOff(t *testing.T) {
 	roundTrip(t, secure, "the wss:// connection, after its listener was removed")
 	roundTrip(t, open, "plain, after TLS went off")
 }
+
+// TestReloadRefusesAMissingCertificate: a reload checks the certificate
+// files as validate does; one that no longer loads fails the reload with
+// its line, and the certificate in service stays.
+func TestReloadRefusesAMissingCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "site.pem"), filepath.Join(dir, "site-key.pem")
+	wstest.NewCert(t, wstest.CertOptions{Names: []string{"site.wsedge.test"}}).Install(t, certFile, keyFile)
+	a := wstest.EchoServer(t)
+	text := "tls:\n  certificates:\n    - cert: site.pem\n      key: site-key.pem\n" + reloadConfig("1s", backendRoute("main", "/ws", a+"/"))
+	ra := startApp(t, dir, text, listenPlain(t))
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	ra.rewrite(t, text)
+	err := ra.app.reload()
+	if want := "wsedge.yaml:4: tls.certificates[0].key: read key"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("reload with the key file gone: %v, want %q", err, want)
+	}
+	if _, _, err := ra.dialWS(t, "/ws"); err != nil {
+		t.Errorf("the running configuration after the refused reload: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/wsedge/wsedge/config"
 	"github.com/wsedge/wsedge/internal/conftypes"
 	"github.com/wsedge/wsedge/proxy"
+	"github.com/wsedge/wsedge/tlsconf"
 )
 
 // errTLSChanged refuses a reload that changes the tls section: the
@@ -112,6 +113,10 @@ func (a *app) checkReload() (*config.File, error) {
 	errs := []error{a.proxy.Reloadable(cfg.Config)}
 	if !reflect.DeepEqual(cfg.TLS, a.cfg.TLS) {
 		errs = append(errs, conftypes.Field("tls", errTLSChanged))
+	} else if cfg.TLS.Enabled() {
+		// The certificate files it names must still load, as validate
+		// requires: a reload that would leave a pair unreadable fails.
+		errs = append(errs, conftypes.Under("tls", tlsconf.Check(cfg.TLS)))
 	}
 	if cfg.Admin != a.cfg.Admin {
 		errs = append(errs, conftypes.Field("admin", errAdminChanged))
