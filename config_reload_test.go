@@ -186,8 +186,10 @@ func TestReloadRefusesABrokenFile(t *testing.T) {
 			`wsedge.yaml:16: routes[1].tls.ca (route "secure"): read CA bundle: open ` + filepath.Join(dir, "no-such-ca.pem")},
 		{"conflicting routes", reloadConfig("1s", backendRoute("main", "/ws", a+"/"), backendRoute("again", "/ws", a+"/")),
 			`wsedge.yaml:13: routes[1].path (route "again"): path "/ws" conflicts with routes[0]`},
-		{"a section a reload does not apply", strings.Replace(good, "ping_interval: 1s", "ping_interval: 2s", 1),
-			"wsedge.yaml:3: keepalive: changed: this section takes effect at a restart"},
+		{"a section a reload does not apply", strings.Replace(good, "close_spread: 1s", "close_spread: 2s", 1),
+			"wsedge.yaml:6: shutdown: changed: this section takes effect at a restart"},
+		{"pings turned off", strings.Replace(good, "ping_interval: 1s", "ping_interval: 0s", 1),
+			"wsedge.yaml:4: keepalive.ping_interval: turning pings on or off takes a restart"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -544,5 +546,36 @@ func TestReloadRefusesAMissingCertificate(t *testing.T) {
 	}
 	if _, _, err := ra.dialWS(t, "/ws"); err != nil {
 		t.Errorf("the running configuration after the refused reload: %v", err)
+	}
+}
+
+// TestReloadedLimitsApplyToNewConnections: a reload that lowers
+// limits.max_message_bytes applies it to connections opened after it; a
+// connection opened before keeps the limit it opened with.
+func TestReloadedLimitsApplyToNewConnections(t *testing.T) {
+	a := wstest.EchoServer(t)
+	text := reloadConfig("1s", backendRoute("main", "/ws", a+"/"))
+	ra := startApp(t, t.TempDir(), text, listenPlain(t))
+	before, _, err := ra.dialWS(t, "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra.rewrite(t, text+"limits:\n  max_message_bytes: 1KiB\n")
+	if err := ra.app.reload(); err != nil {
+		t.Fatal(err)
+	}
+	after, _, err := ra.dialWS(t, "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 2048)
+	roundTrip(t, before, big) // opened under the 1 MiB limit
+	after.SetWriteDeadline(time.Now().Add(waitLimit))
+	if err := after.WriteMessage(websocket.TextMessage, []byte(big)); err != nil {
+		t.Fatal(err)
+	}
+	after.SetReadDeadline(time.Now().Add(waitLimit))
+	if _, _, err := after.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+		t.Errorf("a 2 KiB message on a connection opened after the limit became 1 KiB: %v, want close 1009", err)
 	}
 }

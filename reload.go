@@ -76,12 +76,11 @@ func (a *app) noteReload(err error) {
 // the file is parsed and checked as "wsedge validate" checks it,
 // certificate files, CA bundles and tail roots included; the new routes
 // are built, keeping the pools and handlers configured as before; the
-// listeners whose address changed are bound; then routes and listeners
-// are swapped in, and certificate files re-read. Any error leaves the
-// running configuration as it is, and names the file and line. A change
-// to a section other than routes, listen and reload (keepalive, limits,
-// relay, shutdown, tls, admin) is such an error: those take effect at a
-// restart.
+// listeners whose address changed are bound; then routes, listeners and
+// the settings of new connections are swapped in, and certificate files
+// re-read. Any error leaves the running configuration as it is, and names
+// the file and line. A change to relay, shutdown, tls or admin is such an
+// error (Reloadable says which): those take effect at a restart.
 func (a *app) applyReload() error {
 	cfg, err := a.checkReload()
 	if err != nil {

@@ -51,10 +51,10 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route,
 		s.log.Debug("client upgrade failed", "route", rt.Label(), "client", r.RemoteAddr, "err", err)
 		return
 	}
-	if s.maxMessageBytes > 0 {
-		ws.SetReadLimit(s.maxMessageBytes)
-	}
 	bc := &builtinConn{lifecycle: newLifecycle(s, rt, r.RemoteAddr), ws: ws, peer: hj.conn}
+	if bc.cs.maxMessageBytes > 0 {
+		ws.SetReadLimit(bc.cs.maxMessageBytes)
+	}
 	ws.SetCloseHandler(bc.clientClosed)
 	if !s.tracker.add(bc) {
 		bc.sendClose(shutdownFarewell.client)
@@ -95,10 +95,9 @@ func (bc *builtinConn) tick() {
 	}
 	bc.fired()
 	now := monotime()
-	s := bc.srv
 	activity := bc.peer.reads.Load()
 	switch {
-	case bc.live.dead(now, s.pongTimeout, activity, bc.peer.waiting.Load()):
+	case bc.live.dead(now, bc.cs.pongTimeout, activity, bc.peer.waiting.Load()):
 		bc.srv.metrics.pingTimeout(bc.route, "client")
 		bc.setEnd(endedByClient, 0, "client ping timeout")
 		bc.peer.Close() // the handler's read fails and Serve returns
@@ -110,10 +109,10 @@ func (bc *builtinConn) tick() {
 	if bc.pingDue(now) && !bc.closing() {
 		bc.live.sent(now, activity)
 		// A failed ping needs no handling: the handler's read fails too.
-		bc.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.closeWait))
+		bc.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(bc.cs.closeWait))
 	}
 	bc.rearm()
-	bc.arm(bc.live.verdictAt(s.pongTimeout))
+	bc.arm(bc.live.verdictAt(bc.cs.pongTimeout))
 }
 
 // goAway sends f's close frame; the handler's read ends with the client's
@@ -136,7 +135,7 @@ func (bc *builtinConn) clientClosed(code int, _ string) error {
 	bc.mu.Lock()
 	bc.setEnd(endedByClient, uint16(code), "client closed")
 	bc.mu.Unlock()
-	bc.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(bc.srv.closeWait))
+	bc.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(bc.cs.closeWait))
 	return nil
 }
 
@@ -145,7 +144,7 @@ func (bc *builtinConn) clientClosed(code int, _ string) error {
 func (bc *builtinConn) servedBy() (*route, *upstream.Backend) { return bc.route, nil }
 
 func (bc *builtinConn) sendClose(payload []byte) {
-	if err := bc.ws.WriteControl(websocket.CloseMessage, payload, time.Now().Add(bc.srv.closeWait)); err != nil {
+	if err := bc.ws.WriteControl(websocket.CloseMessage, payload, time.Now().Add(bc.cs.closeWait)); err != nil {
 		bc.peer.Close()
 	}
 }

@@ -224,7 +224,7 @@ func (ss *session) tick() {
 	}
 	ss.fired()
 	now := monotime()
-	s := ss.srv
+	s := ss.cs
 	for _, l := range ss.legs() {
 		switch {
 		case l.dead:

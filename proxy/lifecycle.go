@@ -25,11 +25,12 @@ type alarm interface {
 // time: the session's loop, or under the built-in connection's mutex.
 type lifecycle struct {
 	srv     *Server
-	route   *route  // what it was opened on (its label is made only when logged)
-	client  string  // the client's address, for logs
-	cause   string  // the first reason the connection began to end
-	endedBy endedBy // who began the end, and the close code involved
-	endCode uint16  // (zero: none), for the metrics
+	cs      *connSettings // the server's settings when it opened
+	route   *route        // what it was opened on (its label is made only when logged)
+	client  string        // the client's address, for logs
+	cause   string        // the first reason the connection began to end
+	endedBy endedBy       // who began the end, and the close code involved
+	endCode uint16        // (zero: none), for the metrics
 	started int64
 
 	// alarm runs the owner's tick at due: the next ping, a ping's
@@ -42,7 +43,7 @@ type lifecycle struct {
 
 // newLifecycle describes a connection on route from client.
 func newLifecycle(srv *Server, route *route, client string) lifecycle {
-	return lifecycle{srv: srv, route: route, client: client}
+	return lifecycle{srv: srv, cs: srv.settings.Load(), route: route, client: client}
 }
 
 // start records the start and arms the first ping; the owner's tick runs
@@ -50,8 +51,8 @@ func newLifecycle(srv *Server, route *route, client string) lifecycle {
 func (lc *lifecycle) start(a alarm) {
 	lc.alarm = a
 	lc.started = monotime()
-	if lc.srv.pingInterval > 0 {
-		lc.nextPing = lc.started + int64(lc.srv.pingInterval)
+	if lc.cs.pingInterval > 0 {
+		lc.nextPing = lc.started + int64(lc.cs.pingInterval)
 		lc.arm(lc.nextPing)
 	}
 }
@@ -75,7 +76,7 @@ func (lc *lifecycle) pingDue(now int64) bool {
 	if lc.nextPing == 0 || now < lc.nextPing {
 		return false
 	}
-	lc.nextPing = now + int64(lc.srv.pingInterval)
+	lc.nextPing = now + int64(lc.cs.pingInterval)
 	return true
 }
 
@@ -88,7 +89,7 @@ func (lc *lifecycle) rearm() {
 // startClosing starts the deadline of the closing handshake, once.
 func (lc *lifecycle) startClosing() {
 	if lc.closeBy == 0 {
-		lc.closeBy = monotime() + int64(lc.srv.closeWait)
+		lc.closeBy = monotime() + int64(lc.cs.closeWait)
 		lc.arm(lc.closeBy)
 	}
 }

@@ -67,7 +67,7 @@ func (s *Server) Listen() (Listeners, error) {
 }
 
 func (s *Server) listen(addr string) (net.Listener, error) {
-	lc := net.ListenConfig{KeepAlive: tcpKeepAlive(s.pingInterval)}
+	lc := net.ListenConfig{KeepAlive: tcpKeepAlive(s.settings.Load().pingInterval)}
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)

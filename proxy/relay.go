@@ -115,8 +115,8 @@ func (ss *session) write(l *leg, p []byte) {
 	}
 	if l.blockedSince == 0 && l.conn.Buffered() > 0 {
 		l.blockedSince = monotime()
-		if ss.srv.writeTimeout > 0 {
-			ss.arm(l.blockedSince + int64(ss.srv.writeTimeout))
+		if ss.cs.writeTimeout > 0 {
+			ss.arm(l.blockedSince + int64(ss.cs.writeTimeout))
 		}
 	}
 }
@@ -175,7 +175,7 @@ func (ss *session) writePing(l *leg, now int64) {
 	frame := controlFrame(wsframe.OpPing, ss.rules.pingToken[:], l.masked(), ss.rules.keys)
 	l.live.sent(now, l.bytes)
 	ss.write(l, frame)
-	ss.arm(l.live.verdictAt(ss.srv.pongTimeout))
+	ss.arm(l.live.verdictAt(ss.cs.pongTimeout))
 }
 
 // controlFrame builds a control frame wsedge sends, masked with a fresh

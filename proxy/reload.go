@@ -10,10 +10,11 @@ import (
 	"github.com/wsedge/wsedge/internal/conftypes"
 )
 
-// A reload (issue 9) replaces the runtime: the route table and what the
-// routes point at. New handshakes use the new routes at once; a live
-// connection keeps the route and backend it was opened with, so a change
-// elsewhere in the file drops nothing. Targets configured exactly as
+// A reload (issue 9) replaces the runtime (the route table and what the
+// routes point at), the listeners whose address changed, and the
+// keepalive and limits new connections get. New handshakes use the new
+// routes at once; a live connection keeps the route, backend and settings
+// it was opened with, so a change elsewhere in the file drops nothing. Targets configured exactly as
 // before are kept (a pool keeps its backends' health and connection
 // counts). A connection whose route is gone, or whose backend left its
 // route's pool, is closed with 1012, spread over shutdown.close_spread.
@@ -21,24 +22,26 @@ import (
 // Runtime returns the runtime serving now: the prev of the next Build.
 func (s *Server) Runtime() *Runtime { return s.runtime.Load() }
 
-// Reloadable reports, as conftypes.FieldErrors naming each section, what
-// in cfg differs from the configuration the server started with outside
-// the routes, listeners and reload section: those sections take effect
-// only at a restart, and a reload that changes one is refused as a whole.
+// Reloadable reports, as conftypes.FieldErrors, what in cfg a reload
+// cannot apply: the relay and shutdown sections (they take effect at a
+// restart), and turning keepalive pings on or off (the listeners' TCP
+// keepalive, set when they were bound, follows it). A reload that
+// changes one is refused as a whole.
 func (s *Server) Reloadable(cfg Config) error {
 	var errs []error
 	for _, sec := range []struct {
 		path     string
 		old, new any
 	}{
-		{"keepalive", s.cfg.Keepalive, cfg.Keepalive},
-		{"limits", s.cfg.Limits, cfg.Limits},
 		{"relay", s.cfg.Relay, cfg.Relay},
 		{"shutdown", s.cfg.Shutdown, cfg.Shutdown},
 	} {
 		if !reflect.DeepEqual(sec.old, sec.new) {
-			errs = append(errs, conftypes.Field(sec.path, errors.New("changed: this section takes effect at a restart, not a reload (a reload applies routes, listeners and certificates)")))
+			errs = append(errs, conftypes.Field(sec.path, errors.New("changed: this section takes effect at a restart, not a reload")))
 		}
+	}
+	if (s.cfg.Keepalive.PingInterval > 0) != (cfg.Keepalive.PingInterval > 0) {
+		errs = append(errs, conftypes.Field("keepalive.ping_interval", errors.New("turning pings on or off takes a restart (the listeners' TCP keepalive follows it); other values reload")))
 	}
 	return errors.Join(errs...)
 }
@@ -66,6 +69,7 @@ func (s *Server) Reload(cfg Config, next *Runtime) (int, error) {
 		next.closeExcept(prev)
 		return 0, err
 	}
+	s.settings.Store(settingsFrom(cfg)) // for connections from now on
 	s.attachTraffic(next)
 	s.runtime.Store(next)
 	s.swapListeners(cfg.Listen, opened, changed)

@@ -96,12 +96,9 @@ type Server struct {
 	builtinUpgrader websocket.Upgrader // clients of built-in handlers
 	reverse         *httputil.ReverseProxy
 
-	handshakeTimeout time.Duration
-	writeTimeout     time.Duration
-	closeWait        time.Duration // bound on a closing handshake
-	pingInterval     time.Duration // 0: no keepalive
-	pongTimeout      time.Duration
-	maxMessageBytes  int64
+	// settings are what new connections run with (a reload replaces
+	// them); each connection keeps the ones it opened with.
+	settings atomic.Pointer[connSettings]
 }
 
 // Listeners are the sockets a Server accepts on; either may be nil.
@@ -128,23 +125,16 @@ func New(cfg Config, rt *Runtime, deps Deps) (*Server, error) {
 	}
 	log := deps.Log
 	s := &Server{
-		cfg:              cfg,
-		log:              log,
-		deps:             deps,
-		tracker:          newTracker(),
-		handshakeTimeout: cfg.Limits.HandshakeTimeout.D(),
-		writeTimeout:     cfg.Limits.WriteTimeout.D(),
-		closeWait:        cfg.Limits.WriteTimeout.D(),
-		pingInterval:     cfg.Keepalive.PingInterval.D(),
-		pongTimeout:      cfg.Keepalive.PongTimeout.D(),
-		maxMessageBytes:  int64(cfg.Limits.MaxMessageBytes),
+		cfg:     cfg,
+		log:     log,
+		deps:    deps,
+		tracker: newTracker(),
 	}
-	if s.closeWait <= 0 {
-		s.closeWait = 10 * time.Second
-	}
+	s.settings.Store(settingsFrom(cfg))
 	s.redirect.Store(&redirect{})
+	handshakeTimeout := cfg.Limits.HandshakeTimeout.D()
 	s.upgrader = websocket.Upgrader{
-		HandshakeTimeout: s.handshakeTimeout,
+		HandshakeTimeout: handshakeTimeout,
 		// Zero buffer sizes: gorilla reuses net/http's, since the
 		// connection is relayed without gorilla after the upgrade.
 		// The backend judges Origin: it is forwarded to it unchanged.
@@ -155,7 +145,7 @@ func New(cfg Config, rt *Runtime, deps Deps) (*Server, error) {
 	// through gorilla's buffer (over the activityConn that keepalive
 	// watches) and stream their writes through pooled buffers.
 	s.builtinUpgrader = websocket.Upgrader{
-		HandshakeTimeout: s.handshakeTimeout,
+		HandshakeTimeout: handshakeTimeout,
 		ReadBufferSize:   builtinReadBufferSize,
 		WriteBufferSize:  builtinWriteBufferSize,
 		WriteBufferPool:  &sync.Pool{},
@@ -281,7 +271,7 @@ func (s *Server) newHTTPServer(withTLS bool) *http.Server {
 	}
 	hs := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: s.handshakeTimeout, // also bounds the TLS handshake
+		ReadHeaderTimeout: s.settings.Load().handshakeTimeout, // also bounds the TLS handshake
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),

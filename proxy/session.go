@@ -92,7 +92,7 @@ func (l *leg) lostCode() int {
 func (s *Server) newSession(rt *route, clientAddr string, up *upstream.Conn) *session {
 	loop := s.relay.Next()
 	ss := &session{lifecycle: newLifecycle(s, rt, clientAddr), loop: loop, up: up}
-	ss.rules = relayRules{maxMessage: s.maxMessageBytes, keys: s.maskKeys[loop], remask: s.cfg.Relay.Remask}
+	ss.rules = relayRules{maxMessage: ss.cs.maxMessageBytes, keys: s.maskKeys[loop], remask: s.cfg.Relay.Remask}
 	ss.client = leg{ss: ss, peer: &ss.backend, in: scanner{rules: &ss.rules, fromClient: true}}
 	ss.backend = leg{ss: ss, peer: &ss.client, in: scanner{rules: &ss.rules}}
 	return ss
@@ -152,7 +152,7 @@ func (ss *session) attachFailed(err error) {
 // refuse closes a session that arrived after draining began; it runs on
 // the request goroutine, before any loop has the connections.
 func (ss *session) refuse(clientConn net.Conn) {
-	deadline := time.Now().Add(ss.srv.closeWait)
+	deadline := time.Now().Add(ss.cs.closeWait)
 	for _, c := range []struct {
 		conn    net.Conn
 		masked  bool

@@ -26,7 +26,7 @@ func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 		s.writeError(w, r, rt, errDraining)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.handshakeTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), s.settings.Load().handshakeTimeout)
 	up, resp, err := pool.DialWebSocket(ctx, upstream.DialRequest{
 		Params:       params,
 		RawQuery:     r.URL.RawQuery,
