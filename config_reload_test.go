@@ -579,3 +579,28 @@ func TestReloadedLimitsApplyToNewConnections(t *testing.T) {
 		t.Errorf("a 2 KiB message on a connection opened after the limit became 1 KiB: %v, want close 1009", err)
 	}
 }
+
+// TestReloadKeepsRemovedRouteWhenAsked: with reload.close_removed: false,
+// the connections of a removed route stay open on it.
+func TestReloadKeepsRemovedRouteWhenAsked(t *testing.T) {
+	a := wstest.EchoServer(t)
+	keep := "reload:\n  close_removed: false\n"
+	ra := startApp(t, t.TempDir(), reloadConfig("1s", backendRoute("main", "/ws", a+"/"), backendRoute("old", "/old", a+"/"))+keep, listenPlain(t))
+	c, _, err := ra.dialWS(t, "/old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra.rewrite(t, reloadConfig("1s", backendRoute("main", "/ws", a+"/"))+keep)
+	if err := ra.app.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, resp, _ := ra.dialWS(t, "/old"); resp == nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the removed route still takes handshakes: %v", resp)
+	}
+	for i := range 3 {
+		roundTrip(t, c, fmt.Sprintf("on the removed route %d", i))
+	}
+	if strings.Contains(ra.logs.String(), "route or backend removed") {
+		t.Errorf("a connection was closed for its removed route:\n%s", ra.logs)
+	}
+}

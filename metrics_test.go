@@ -206,6 +206,13 @@ routes:
 		{"wsedge_messages_total", []string{"direction", "backend_to_client", "route", "main"}, conns * perConn},
 		{"wsedge_bytes_total", []string{"direction", "client_to_backend", "route", "main"}, float64(clientBytes)},
 		{"wsedge_bytes_total", []string{"direction", "backend_to_client", "route", "main"}, float64(backendBytes)},
+		{"wsedge_messages_total", []string{"direction", "client_to_backend", "route", "echo"}, 1},
+		{"wsedge_messages_total", []string{"direction", "backend_to_client", "route", "echo"}, 1},
+		// The built-in's frames: the message (masked from the client) and
+		// the client's close with code 4000 and "bye"; its echo and the
+		// close answered with the code alone.
+		{"wsedge_bytes_total", []string{"direction", "client_to_backend", "route", "echo"}, float64(2 + 4 + len("to the built-in") + 2 + 4 + 2 + len("bye"))},
+		{"wsedge_bytes_total", []string{"direction", "backend_to_client", "route", "echo"}, float64(2 + len("to the built-in") + 2 + 2)},
 		{"wsedge_closes_total", []string{"by", "client", "code", "1000", "route", "main"}, conns},
 		{"wsedge_closes_total", []string{"by", "client", "code", "4000", "route", "echo"}, 1},
 		{"wsedge_connections_open", []string{"backend", backendLabel, "route", "main"}, -1},

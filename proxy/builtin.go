@@ -51,6 +51,7 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route,
 		s.log.Debug("client upgrade failed", "route", rt.Label(), "client", r.RemoteAddr, "err", err)
 		return
 	}
+	hj.conn.count(rt.traffic)
 	bc := &builtinConn{lifecycle: newLifecycle(s, rt, r.RemoteAddr), ws: ws, peer: hj.conn}
 	if bc.cs.maxMessageBytes > 0 {
 		ws.SetReadLimit(bc.cs.maxMessageBytes)
@@ -64,6 +65,9 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route,
 	bc.mu.Lock()
 	bc.start(newRuntimeAlarm(bc.tick))
 	bc.mu.Unlock()
+	if s.orphaned(rt, nil) {
+		bc.goAway(&routeGoneFarewell)
+	}
 	s.metrics.upgraded(rt, start)
 	s.log.Info("websocket opened", "route", rt.Label(), "handler", rt.Handler, "client", r.RemoteAddr,
 		"subprotocol", ws.Subprotocol(), "handshake", time.Since(start).Round(time.Microsecond))
@@ -166,17 +170,44 @@ func (a runtimeAlarm) cancel()         { a.t.Stop() }
 
 // activityConn is a built-in connection's socket, counting what the client
 // sends: any frame, data or control, is a sign of life for keepalive.
+// With metrics, it also counts the messages and bytes each way, once the
+// handshake is over (count).
 type activityConn struct {
 	net.Conn
 	reads   atomic.Int64 // bytes read from the client
 	waiting atomic.Bool  // a read is waiting for the client
+
+	// traffic, if set, gets the frames read (gorilla's one reader) and
+	// written (gorilla serializes its writers) as in and out count them.
+	traffic *traffic
+	in, out frameCounter
 }
+
+// builtinShard is the traffic shard built-in connections count in: they
+// run on goroutines of their own, not on the relay's loops, and a route
+// is a built-in's or a backend's, so no loop writes its counters.
+const builtinShard = 0
+
+// count starts counting the connection's frames into t, after the
+// handshake and before any frame (t may be nil).
+func (c *activityConn) count(t *traffic) { c.traffic = t }
 
 func (c *activityConn) Read(p []byte) (int, error) {
 	c.waiting.Store(true)
 	n, err := c.Conn.Read(p)
 	c.waiting.Store(false)
 	c.reads.Add(int64(n))
+	if c.traffic != nil && n > 0 {
+		c.traffic.add(builtinShard, toBackend, c.in.feed(p[:n]), n)
+	}
+	return n, err
+}
+
+func (c *activityConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if c.traffic != nil && n > 0 {
+		c.traffic.add(builtinShard, toClient, c.out.feed(p[:n]), n)
+	}
 	return n, err
 }
 

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/wsedge/wsedge/internal/reactor"
 )
 
 // Metrics (issue 9). Label values are bounded by the configuration:
@@ -64,8 +62,10 @@ type trafficShard struct {
 	_        [64 - 4*8]byte
 }
 
-func (t *traffic) add(loop *reactor.Loop, dir int, messages int64, bytes int) {
-	sh := t.shards[loop.Index()]
+// add counts what one read forwarded, in the shard of the loop (by its
+// index) that read it.
+func (t *traffic) add(shard, dir int, messages int64, bytes int) {
+	sh := t.shards[shard]
 	if messages > 0 {
 		sh.messages[dir].Add(uint64(messages))
 	}
@@ -123,7 +123,7 @@ func newMetrics(s *Server, loops int) *metrics {
 		connsDesc: prometheus.NewDesc("wsedge_connections_open",
 			"Upgraded connections open, by route and backend (empty for built-in handlers).", []string{"route", "backend"}, nil),
 		messagesDesc: prometheus.NewDesc("wsedge_messages_total",
-			"Messages forwarded, by route and direction.", []string{"route", "direction"}, nil),
+			"Messages forwarded (or, on a built-in handler's route, received and sent), by route and direction.", []string{"route", "direction"}, nil),
 		bytesDesc: prometheus.NewDesc("wsedge_bytes_total",
 			"Bytes forwarded (frames as on the wire), by route and direction.", []string{"route", "direction"}, nil),
 		backendUpDesc: prometheus.NewDesc("wsedge_backend_up",

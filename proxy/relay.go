@@ -61,7 +61,7 @@ func (ss *session) receivedCounted(src *leg, buf []byte, head, n int) {
 	before := src.in.messages
 	ss.received(src, buf, head, n)
 	if t := ss.route.traffic; t != nil {
-		t.add(ss.loop, src.direction(), src.in.messages-before, n)
+		t.add(ss.loop.Index(), src.direction(), src.in.messages-before, n)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/upstream"
 )
 
 // A reload (issue 9) replaces the runtime (the route table and what the
@@ -70,6 +71,7 @@ func (s *Server) Reload(cfg Config, next *Runtime) (int, error) {
 		return 0, err
 	}
 	s.settings.Store(settingsFrom(cfg)) // for connections from now on
+	s.closeRemoved.Store(cfg.Reload.closeRemoved())
 	s.attachTraffic(next)
 	s.runtime.Store(next)
 	s.swapListeners(cfg.Listen, opened, changed)
@@ -78,7 +80,7 @@ func (s *Server) Reload(cfg Config, next *Runtime) (int, error) {
 	if err := prev.closeExcept(next); err != nil {
 		s.log.Warn("reload: closing what the old routes held", "err", err)
 	}
-	if !cfg.Reload.closeRemoved() {
+	if !s.closeRemoved.Load() {
 		return 0, nil
 	}
 	orphans := s.orphansOf(next)
@@ -88,6 +90,16 @@ func (s *Server) Reload(cfg Config, next *Runtime) (int, error) {
 		s.spreading.Go(func() { closeSpread(s.spreadCtx, orphans, spread) })
 	}
 	return len(orphans), nil
+}
+
+// orphaned reports whether a connection just registered on rt, to
+// backend b, has no place in the runtime serving now: a reload swapped
+// runtimes between the connection's route match and its registration
+// with the tracker, after which that reload's scan (orphansOf) could not
+// see it. The caller then closes it as the scan would have.
+func (s *Server) orphaned(rt *route, b *upstream.Backend) bool {
+	cur := s.runtime.Load()
+	return cur != rt.runtime && s.closeRemoved.Load() && !cur.keeps(rt, b)
 }
 
 // orphansOf lists the live connections rt has no place for.

@@ -41,6 +41,8 @@ type route struct {
 	// traffic counts what the relay forwards on the route; nil without
 	// metrics. The server attaches it before the runtime serves.
 	traffic *traffic
+	// runtime is the runtime the route belongs to.
+	runtime *Runtime
 }
 
 // targetSettings are the settings outside the routes that targets are
@@ -73,7 +75,7 @@ func Build(cfg Config, log *slog.Logger, prev *Runtime) (*Runtime, error) {
 				continue
 			}
 		}
-		rt.routes = append(rt.routes, &route{Route: cfg.Routes[i], target: t})
+		rt.routes = append(rt.routes, &route{Route: cfg.Routes[i], target: t, runtime: rt})
 	}
 	if len(errs) > 0 {
 		rt.closeExcept(prev)

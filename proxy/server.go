@@ -99,6 +99,8 @@ type Server struct {
 	// settings are what new connections run with (a reload replaces
 	// them); each connection keeps the ones it opened with.
 	settings atomic.Pointer[connSettings]
+	// closeRemoved is reload.close_removed of the last configuration.
+	closeRemoved atomic.Bool
 }
 
 // Listeners are the sockets a Server accepts on; either may be nil.
@@ -131,6 +133,7 @@ func New(cfg Config, rt *Runtime, deps Deps) (*Server, error) {
 		tracker: newTracker(),
 	}
 	s.settings.Store(settingsFrom(cfg))
+	s.closeRemoved.Store(cfg.Reload.closeRemoved())
 	s.redirect.Store(&redirect{})
 	handshakeTimeout := cfg.Limits.HandshakeTimeout.D()
 	s.upgrader = websocket.Upgrader{

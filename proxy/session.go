@@ -107,6 +107,9 @@ func (ss *session) start(clientConn net.Conn) {
 		return
 	}
 	ss.loop.Post(func() { ss.attach(clientConn) })
+	if ss.srv.orphaned(ss.route, ss.up.Backend) {
+		ss.goAway(&routeGoneFarewell)
+	}
 }
 
 // attach, on the loop, takes both connections over, relays what the

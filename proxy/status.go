@@ -20,7 +20,7 @@ type RouteStatus struct {
 	Path        string          `json:"path"`
 	Handler     string          `json:"handler,omitempty"` // a built-in; empty for backends
 	Connections int             `json:"connections"`
-	Messages    uint64          `json:"messages"` // forwarded since start, both ways (proxied routes)
+	Messages    uint64          `json:"messages"` // since start, both ways
 	Backends    []BackendStatus `json:"backends,omitempty"`
 }
 
