@@ -134,12 +134,19 @@ func (bc *builtinConn) goAway(f *farewell) {
 
 // clientClosed is the connection's close handler: it records the client's
 // close, then answers it as gorilla's default handler does (its code,
-// none for a close without one).
+// none for a close without one), or with 1002 for a close whose payload
+// was one byte, which gorilla reads as "no status" (RFC 6455 section
+// 5.5.1: a close body is empty or starts with a 2-byte code).
 func (bc *builtinConn) clientClosed(code int, _ string) error {
+	answer, cause := websocket.FormatCloseMessage(code, ""), "client closed"
+	if bc.peer.in.oneByteClose {
+		code, cause = websocket.CloseProtocolError, "client protocol error"
+		answer = websocket.FormatCloseMessage(code, "close payload of one byte")
+	}
 	bc.mu.Lock()
-	bc.setEnd(endedByClient, uint16(code), "client closed")
+	bc.setEnd(endedByClient, uint16(code), cause)
 	bc.mu.Unlock()
-	bc.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(bc.cs.closeWait))
+	bc.ws.WriteControl(websocket.CloseMessage, answer, time.Now().Add(bc.cs.closeWait))
 	return nil
 }
 
@@ -197,8 +204,11 @@ func (c *activityConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.waiting.Store(false)
 	c.reads.Add(int64(n))
-	if c.traffic != nil && n > 0 {
-		c.traffic.add(builtinShard, toBackend, c.in.feed(p[:n]), n)
+	if n > 0 {
+		messages := c.in.feed(p[:n]) // also for oneByteClose, metrics or not
+		if c.traffic != nil {
+			c.traffic.add(builtinShard, toBackend, messages, n)
+		}
 	}
 	return n, err
 }

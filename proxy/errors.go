@@ -19,6 +19,9 @@ var (
 	errNoRoute = errors.New("no route matches")
 	// errDraining: the server is shutting down and takes no new sockets.
 	errDraining = errors.New("server is shutting down")
+	// errBackendSubprotocol: the backend chose a subprotocol the client
+	// did not offer; the client gets 502.
+	errBackendSubprotocol = errors.New("backend chose a subprotocol the client did not offer")
 	// errUpgradeRequired: a built-in WebSocket handler got a plain request.
 	errUpgradeRequired = errors.New("this route only takes WebSocket connections")
 )

@@ -12,6 +12,10 @@ type frameCounter struct {
 	head    [wsframe.MaxHeaderLen]byte
 	headLen int
 	lost    bool // the stream stopped parsing (gorilla fails it too)
+	// oneByteClose is set once a close frame with a 1-byte payload has
+	// passed: RFC 6455 section 5.5.1 allows 0 or at least 2, and gorilla
+	// takes 1 as "no status".
+	oneByteClose bool
 }
 
 // feed passes b and returns the messages that ended in it: data frames
@@ -40,6 +44,9 @@ func (f *frameCounter) feed(b []byte) (messages int64) {
 			return messages
 		}
 		f.headLen, f.left = 0, h.Length
+		if h.Op == wsframe.OpClose && h.Length == 1 {
+			f.oneByteClose = true
+		}
 		if h.Fin && !h.Op.IsControl() {
 			messages++
 		}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+
+	"github.com/gorilla/websocket"
 )
 
 // hopByHop are the headers that describe one connection, not the message
@@ -104,6 +106,8 @@ func schemeOf(r *http.Request) string {
 // backend is dialled, with the status RFC 6455 section 4.2.2 asks for.
 func checkClientHandshake(r *http.Request) error {
 	switch {
+	case !r.ProtoAtLeast(1, 1):
+		return &handshakeError{http.StatusBadRequest, "a WebSocket handshake needs HTTP/1.1 or newer (RFC 6455 section 4.1)"}
 	case r.Method != http.MethodGet:
 		return &handshakeError{http.StatusMethodNotAllowed, "method must be GET"}
 	case r.Header.Get("Sec-Websocket-Version") != "13":
@@ -111,7 +115,27 @@ func checkClientHandshake(r *http.Request) error {
 	case !validChallengeKey(r.Header.Get("Sec-Websocket-Key")):
 		return &handshakeError{http.StatusBadRequest, "Sec-WebSocket-Key must be 16 bytes in base64"}
 	}
+	for _, p := range websocket.Subprotocols(r) {
+		if !isToken(p) {
+			return &handshakeError{http.StatusBadRequest, "Sec-WebSocket-Protocol values must be tokens (RFC 6455 section 4.1)"}
+		}
+	}
 	return nil
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 section 5.6.2), as
+// a subprotocol name must be.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // validChallengeKey reports whether key is 16 bytes in base64 (24

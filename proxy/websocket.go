@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -27,14 +29,24 @@ func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.settings.Load().handshakeTimeout)
+	offered := websocket.Subprotocols(r)
 	up, resp, err := pool.DialWebSocket(ctx, upstream.DialRequest{
 		Params:       params,
 		RawQuery:     r.URL.RawQuery,
 		Header:       backendRequestHeader(r),
-		Subprotocols: websocket.Subprotocols(r),
+		Subprotocols: offered,
 		ClientIP:     clientIP(r),
 	})
 	cancel()
+	if err == nil {
+		if chosen := resp.Header.Get("Sec-WebSocket-Protocol"); chosen != "" && !slices.Contains(offered, chosen) {
+			// RFC 6455 section 4.1: the client must fail such a
+			// connection; it never gets one.
+			up.NetConn.Close()
+			up.Release()
+			err = fmt.Errorf("%w: %q", errBackendSubprotocol, chosen)
+		}
+	}
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			s.relayRefusal(w, r, resp)

@@ -100,10 +100,14 @@ func (s *broadcastSession) Serve(conn *websocket.Conn) {
 		if err != nil {
 			return
 		}
+		if mt == websocket.TextMessage {
+			r = &utf8Reader{r: r} // 1007 rather than pass on text that is not UTF-8
+		}
 		// The proxy's read limit bounds data; a broadcast needs the whole
 		// message to frame it once for every member.
 		data, err := io.ReadAll(r)
 		if err != nil {
+			failInvalidText(conn, err, s.hub.closeWait())
 			return
 		}
 		pm, err := websocket.NewPreparedMessage(mt, data)
@@ -217,9 +221,4 @@ func (b *broadcast) closeSlow(m *member) {
 	}
 }
 
-func (b *broadcast) closeWait() time.Duration {
-	if b.writeTimeout > 0 {
-		return b.writeTimeout
-	}
-	return 10 * time.Second
-}
+func (b *broadcast) closeWait() time.Duration { return closeWaitFor(b.writeTimeout) }

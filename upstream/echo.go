@@ -20,12 +20,17 @@ func (e *echo) Open(*http.Request, httprouter.Params) (Session, error) { return 
 func (e *echo) Close() error { return nil }
 
 // Serve streams each message back as it arrives (NextReader → NextWriter),
-// so a large message never sits whole in memory.
+// so a large message never sits whole in memory. A text message that is
+// not UTF-8 fails the connection with 1007 (RFC 6455 section 8.1) where
+// the first bad byte is, the echo cut short.
 func (e *echo) Serve(conn *websocket.Conn) {
 	for {
 		mt, r, err := conn.NextReader()
 		if err != nil {
 			return
+		}
+		if mt == websocket.TextMessage {
+			r = &utf8Reader{r: r}
 		}
 		setWriteDeadline(conn, e.writeTimeout)
 		w, err := conn.NextWriter(mt)
@@ -35,12 +40,22 @@ func (e *echo) Serve(conn *websocket.Conn) {
 		if _, err := io.Copy(w, r); err != nil {
 			// Return without closing w: closing it would deliver the
 			// truncated message as if it were complete.
+			failInvalidText(conn, err, closeWaitFor(e.writeTimeout))
 			return
 		}
 		if err := w.Close(); err != nil {
 			return
 		}
 	}
+}
+
+// closeWaitFor is how long a built-in waits on a close frame it sends:
+// the write timeout, or 10 s without one.
+func closeWaitFor(writeTimeout time.Duration) time.Duration {
+	if writeTimeout > 0 {
+		return writeTimeout
+	}
+	return 10 * time.Second
 }
 
 func setWriteDeadline(conn *websocket.Conn, timeout time.Duration) {

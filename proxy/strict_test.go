@@ -1,0 +1,99 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsedge/wsedge/internal/wsframe"
+)
+
+// rawRequest sends a raw HTTP request to the proxy's plain listener and
+// returns the response's status.
+func (tp *testProxy) rawRequest(t *testing.T, request string) int {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(tp.plainURL, "ws://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitLimit))
+	io.WriteString(c, request)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("response: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestHandshakeStrictness: what RFC 6455 section 4.1 requires of a
+// handshake is enforced before any backend is dialled or built-in opened.
+func TestHandshakeStrictness(t *testing.T) {
+	backend := startBackend(t, echoConn)
+	tp := startProxy(t, testConfig(backendRoute("/ws", backend.wsURL("/")), handlerRoute("/echo", "echo")), false)
+	const headers = "Host: relay.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	for _, path := range []string{"/ws", "/echo"} {
+		if got := tp.rawRequest(t, "GET "+path+" HTTP/1.0\r\n"+headers+"\r\n"); got != http.StatusBadRequest {
+			t.Errorf("%s over HTTP/1.0: %d, want 400", path, got)
+		}
+		if got := tp.rawRequest(t, "GET "+path+" HTTP/1.1\r\n"+headers+"Sec-WebSocket-Protocol: chat, bad token\r\n\r\n"); got != http.StatusBadRequest {
+			t.Errorf("%s offering a subprotocol that is not a token: %d, want 400", path, got)
+		}
+	}
+	select {
+	case r := <-backend.requests:
+		t.Errorf("the backend was dialled for a refused handshake: %v", r.URL)
+	default:
+	}
+}
+
+// TestBackendSubprotocolNotOffered: a backend that answers 101 with a
+// subprotocol the client never offered gets the client a 502, not a
+// connection the client would have to fail.
+func TestBackendSubprotocolNotOffered(t *testing.T) {
+	var up websocket.Upgrader
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, http.Header{"Sec-Websocket-Protocol": {"evil"}})
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.ReadMessage() // until the proxy drops it
+	}))
+	t.Cleanup(backend.Close)
+	tp := startProxy(t, testConfig(backendRoute("/ws", "ws://"+backend.Listener.Addr().String()+"/")), false)
+	_, resp, err := tp.dial(t, "/ws", http.Header{"Sec-Websocket-Protocol": {"chat"}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("got %v, %v; want 502", resp, err)
+	}
+	tp.log.waitFor(t, "request refused", func(a map[string]string) bool {
+		return a["status"] == "502" && strings.Contains(a["err"], `subprotocol the client did not offer: "evil"`)
+	})
+}
+
+// TestBuiltinsFailBadPayloads: the built-ins fail a text message that is
+// not UTF-8 with 1007 (RFC 6455 section 8.1), and a close frame whose
+// payload is one byte with 1002 (section 5.5.1).
+func TestBuiltinsFailBadPayloads(t *testing.T) {
+	tp := startProxy(t, testConfig(handlerRoute("/echo", "echo"), handlerRoute("/room/:name", "broadcast")), false)
+	for _, path := range []string{"/echo", "/room/a"} {
+		c := tp.dialRawClient(t, path)
+		c.send(true, wsframe.OpText, []byte("fine"))
+		if f := c.readData(); string(f.payload) != "fine" {
+			t.Errorf("%s: got %q, want the valid message back", path, f.payload)
+		}
+		c.send(true, wsframe.OpText, []byte("not \xff UTF-8"))
+		c.expectClose(wsframe.CloseInvalidPayload, "invalid UTF-8 in a text message")
+	}
+	c := tp.dialRawClient(t, "/echo")
+	c.send(true, wsframe.OpClose, []byte{0x03})
+	c.expectClose(wsframe.CloseProtocolError, "close payload of one byte")
+}
