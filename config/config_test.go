@@ -50,6 +50,10 @@ func TestBadConfigsReportEveryProblem(t *testing.T) {
 			{8, `routes[1] (route "neither"): set one of backend, backends or handler`},
 			{12, `routes[2].handler (route "unknown-handler"): unknown handler "telnet"`},
 		}},
+		{"bad_listen.yaml", []problem{
+			{2, `listen.http: "127.0.0.1:99999": the port must be a number from 0 to 65535`},
+			{3, `listen.https: "no_such host!:8443": "no_such host!" is not an IP address or a host name`},
+		}},
 		{"bad_https_without_cert.yaml", []problem{
 			{2, `listen.https: the https listener needs a certificate`},
 		}},
@@ -170,8 +174,8 @@ func TestDefaultsApplyToOmittedKeys(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"listen.http", f.Listen.HTTP, ":8080"},
-		{"listen.https", f.Listen.HTTPS, ""},
+		{"listen.http", f.Listen.HTTP, "127.0.0.1:8080"},
+		{"listen.https", f.Listen.HTTPS, ""}, // only what is named is opened
 		{"keepalive.ping_interval", f.Keepalive.PingInterval.D(), 30 * time.Second},
 		{"keepalive.pong_timeout", f.Keepalive.PongTimeout.D(), 10 * time.Second},
 		{"limits.max_message_bytes", int64(f.Limits.MaxMessageBytes), int64(1 << 20)},
@@ -188,7 +192,7 @@ func TestDefaultsApplyToOmittedKeys(t *testing.T) {
 }
 
 func TestExplicitZeroDisablesPings(t *testing.T) {
-	f, err := Parse("inline", []byte("keepalive:\n  ping_interval: 0\nroutes:\n  - path: /e\n    handler: echo\n"), t.TempDir())
+	f, err := Parse("inline", []byte("listen:\n  http: \"127.0.0.1:0\"\nkeepalive:\n  ping_interval: 0\nroutes:\n  - path: /e\n    handler: echo\n"), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +202,7 @@ func TestExplicitZeroDisablesPings(t *testing.T) {
 }
 
 func TestRelayRemaskParsed(t *testing.T) {
-	f, err := Parse("inline", []byte("relay:\n  remask: true\nroutes:\n  - path: /e\n    handler: echo\n"), t.TempDir())
+	f, err := Parse("inline", []byte("listen:\n  http: \"127.0.0.1:0\"\nrelay:\n  remask: true\nroutes:\n  - path: /e\n    handler: echo\n"), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,4 +230,16 @@ func distinctProblems(ps []problem) int {
 		}
 	}
 	return n
+}
+
+// TestOnlyNamedListeners: a configuration that names only the https
+// listener gets no plaintext one (issue 10).
+func TestOnlyNamedListeners(t *testing.T) {
+	f, err := Parse("tls-only.yaml", []byte("listen:\n  https: \"127.0.0.1:8443\"\ntls:\n  self_signed: [localhost]\nroutes:\n  - path: /echo\n    handler: echo\n"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Listen.HTTP != "" {
+		t.Errorf("listen.http: %q, want none", f.Listen.HTTP)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,8 +18,10 @@ type ListenConfig struct {
 	// HTTPS is the TLS listener's address for wss:// and https://. Empty
 	// (the default): no TLS listener.
 	HTTPS string `yaml:"https"`
-	// HTTP is the plain listener's address for ws:// and http://. Default
-	// ":8080"; set it to "" to run TLS only.
+	// HTTP is the plain listener's address for ws:// and http://. Empty
+	// (the default): no plaintext listener; only what is named is opened
+	// (issue 10). ACME's HTTP-01 challenges need it; without it ACME
+	// validates with TLS-ALPN-01 on the https listener.
 	HTTP string `yaml:"http"`
 	// RedirectToHTTPS makes the plain listener redirect requests to the
 	// https listener (308), except on routes marked plain: true and ACME
@@ -117,7 +121,6 @@ type Config struct {
 // overrides only the keys it sets.
 func DefaultConfig() Config {
 	return Config{
-		Listen: ListenConfig{HTTP: ":8080"},
 		Keepalive: KeepaliveConfig{
 			PingInterval: conftypes.Duration(30 * time.Second),
 			PongTimeout:  conftypes.Duration(10 * time.Second),
@@ -161,8 +164,8 @@ func (l *ListenConfig) validate() error {
 		if addr == "" {
 			continue
 		}
-		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
-			errs = append(errs, conftypes.Field(field, fmt.Errorf("%q is not an address: want host:port or :port", addr)))
+		if err := checkListenAddr(addr); err != nil {
+			errs = append(errs, conftypes.Field(field, err))
 		}
 	}
 	if l.HTTP != "" && l.HTTP == l.HTTPS && !strings.HasSuffix(l.HTTP, ":0") {
@@ -172,6 +175,28 @@ func (l *ListenConfig) validate() error {
 		errs = append(errs, conftypes.Field("listen.redirect_to_https", errors.New("needs both listen.http and listen.https")))
 	}
 	return errors.Join(errs...)
+}
+
+// listenHostRE is a host name a listener may be given (it is resolved
+// when the listener is opened).
+var listenHostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
+
+// checkListenAddr checks a listener address at validate time, so that a
+// typo is an error with its line, not a failure at start: host:port or
+// :port, the port a number from 0 to 65535, the host an IP address or a
+// host name.
+func checkListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not an address: want host:port or :port", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
+	}
+	if host != "" && net.ParseIP(host) == nil && !listenHostRE.MatchString(host) {
+		return fmt.Errorf("%q: %q is not an IP address or a host name", addr, host)
+	}
+	return nil
 }
 
 func (k *KeepaliveConfig) validate() error {

@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -96,4 +98,28 @@ func TestBuiltinsFailBadPayloads(t *testing.T) {
 	c := tp.dialRawClient(t, "/echo")
 	c.send(true, wsframe.OpClose, []byte{0x03})
 	c.expectClose(wsframe.CloseProtocolError, "close payload of one byte")
+}
+
+// TestOnlyNamedListenersOpen: the server opens the listeners its
+// configuration names and no other.
+func TestOnlyNamedListenersOpen(t *testing.T) {
+	cfg := testConfig(handlerRoute("/echo", "echo"))
+	cfg.Listen = ListenConfig{HTTPS: "127.0.0.1:0"}
+	rt, err := Build(cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, rt, Deps{Log: slog.New(slog.DiscardHandler), TLS: &tls.Config{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.relay.Close(); rt.Close() }()
+	ls, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ls.Close()
+	if ls.HTTP != nil || ls.HTTPS == nil {
+		t.Errorf("listeners opened: plain %v, TLS %v; want only TLS", ls.HTTP, ls.HTTPS)
+	}
 }
