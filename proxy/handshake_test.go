@@ -229,6 +229,7 @@ func TestHeadersForwarded(t *testing.T) {
 	h.Set("X-Forwarded-For", "6.6.6.6")
 	h.Set("X-Forwarded-Proto", "gopher")
 	h.Set("Forwarded", "for=6.6.6.6")
+	h.Set("X-Real-IP", "6.6.6.6")
 	d := websocket.Dialer{EnableCompression: true}
 	c, _, err := d.Dial(tp.plainURL+"/ws", h)
 	if err != nil {
@@ -247,6 +248,7 @@ func TestHeadersForwarded(t *testing.T) {
 		"X-Forwarded-Proto":        "http",
 		"X-Forwarded-Host":         proxyHost,
 		"Forwarded":                "",
+		"X-Real-Ip":                "127.0.0.1",
 		"Sec-Websocket-Extensions": "", // compression is per hop
 	}
 	for k, v := range want {
@@ -355,6 +357,7 @@ func TestPlainHTTPOnBackendRoute(t *testing.T) {
 
 	req, _ := http.NewRequest("GET", tp.httpURL()+"/light/on?x=1", nil)
 	req.Header.Set("X-Forwarded-For", "6.6.6.6")
+	req.Header.Set("X-Real-IP", "6.6.6.6")
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "h2c")
 	resp, err := http.DefaultClient.Do(req)
@@ -370,8 +373,10 @@ func TestPlainHTTPOnBackendRoute(t *testing.T) {
 	if r.URL.Path != "/light/on" || r.URL.RawQuery != "x=1" {
 		t.Errorf("backend got %s, want /light/on?x=1", r.URL)
 	}
-	if got := r.Header.Get("X-Forwarded-For"); got != "127.0.0.1" {
-		t.Errorf("X-Forwarded-For: got %q, want it replaced by the client's address", got)
+	for _, k := range []string{"X-Forwarded-For", "X-Real-Ip"} {
+		if got := r.Header.Get(k); got != "127.0.0.1" {
+			t.Errorf("%s: got %q, want it replaced by the client's address", k, got)
+		}
 	}
 	if got := r.Header.Get("Upgrade"); got != "" {
 		t.Errorf("a non-WebSocket Upgrade reached the backend: %q", got)

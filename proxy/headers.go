@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strings"
 
 	"github.com/gorilla/websocket"
@@ -29,7 +30,7 @@ var perHopWebSocket = []string{
 // forwardedHeaders are replaced, never passed on: wsedge is the edge, so
 // what a client claims about earlier hops is not trusted (a later
 // trusted-proxy mode may append instead).
-var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded"}
+var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "X-Real-Ip"}
 
 // removeHopHeaders deletes hop-by-hop headers, including those the
 // Connection header names.
@@ -60,6 +61,7 @@ func backendRequestHeader(r *http.Request) http.Header {
 	}
 	if ip := clientIP(r); ip != "" {
 		h["X-Forwarded-For"] = []string{ip}
+		h["X-Real-Ip"] = []string{ip}
 	}
 	h["X-Forwarded-Proto"] = []string{schemeOf(r)}
 	h["X-Forwarded-Host"] = []string{r.Host}
@@ -121,6 +123,19 @@ func checkClientHandshake(r *http.Request) error {
 		}
 	}
 	return nil
+}
+
+// sameOrigin reports whether r comes from a page of the host it asks
+// for, or from no page at all (no Origin: not a browser): gorilla's
+// default check, which built-in handlers apply, made before they open
+// anything (RFC 6455 section 10.2).
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
 // isToken reports whether s is an HTTP token (RFC 9110 section 5.6.2), as

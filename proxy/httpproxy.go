@@ -86,9 +86,14 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			pr.Out.URL = t.url
 			pr.Out.Host = pr.In.Host
 			// Rewrite starts without the client's X-Forwarded-*; set
-			// ours, and drop Forwarded for the same reason.
+			// ours, and replace Forwarded and X-Real-IP for the same
+			// reason: only wsedge says who the client is.
 			pr.SetXForwarded()
 			pr.Out.Header.Del("Forwarded")
+			pr.Out.Header.Del("X-Real-Ip")
+			if ip := clientIP(pr.In); ip != "" {
+				pr.Out.Header.Set("X-Real-Ip", ip)
+			}
 			// Only WebSocket upgrades switch protocols, and not on this
 			// path: no h2c or other tunnels through a plain request.
 			pr.Out.Header.Del("Upgrade")

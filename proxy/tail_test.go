@@ -173,3 +173,37 @@ func TestAllBackendsDownIs503(t *testing.T) {
 		t.Errorf("with both marked down: got %d Retry-After %q, want 503 Retry-After 1", statusOf(resp), resp.Header.Get("Retry-After"))
 	}
 }
+
+// TestTailRefusesCrossOriginBeforeOpening: a cross-site page's handshake
+// to a tail route is refused with 403 before any file is looked up: the
+// same answer whether the file exists or not, and no descriptor opened
+// (200 refusals leave the process's descriptors as they were).
+func TestTailRefusesCrossOriginBeforeOpening(t *testing.T) {
+	fx := newTailFixture(t, 1)
+	foreign := http.Header{"Origin": {"https://evil.example"}}
+	for _, file := range []string{"app.log", "no-such.log"} {
+		if _, resp, _ := fx.tp.dial(t, "/logs/"+file, foreign); resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-origin tail of %s: %v, want 403", file, resp)
+		}
+	}
+	before := countFDs(t)
+	for range 200 {
+		_, resp, _ := fx.tp.dial(t, "/logs/app.log", foreign)
+		if resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("cross-origin tail: %v, want 403", resp)
+		}
+	}
+	// Client sockets of the refused requests close as their handshakes
+	// end; wait for the count to settle back.
+	wstest.Eventually(t, waitLimit, func() bool { return countFDs(t) <= before })
+}
+
+// countFDs counts this process's open descriptors (Linux), or skips.
+func countFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd to count descriptors with")
+	}
+	return len(entries)
+}

@@ -64,6 +64,9 @@ func (b *broadcast) Open(_ *http.Request, params httprouter.Params) (Session, er
 	return &broadcastSession{hub: b, key: roomKey(params)}, nil
 }
 
+// Abandon: a member joins its room only when it is served.
+func (s *broadcastSession) Abandon() {}
+
 // roomKey names a room by all of the route's parameters, so /chat/:room
 // rooms are "room=lobby" and a route without parameters has one room.
 func roomKey(params httprouter.Params) string {

@@ -19,6 +19,9 @@ func (e *echo) Open(*http.Request, httprouter.Params) (Session, error) { return 
 // Close holds nothing to release.
 func (e *echo) Close() error { return nil }
 
+// Abandon: an echo session holds nothing.
+func (e *echo) Abandon() {}
+
 // Serve streams each message back as it arrives (NextReader → NextWriter),
 // so a large message never sits whole in memory. A text message that is
 // not UTF-8 fails the connection with 1007 (RFC 6455 section 8.1) where

@@ -96,6 +96,9 @@ func (t *tail) Open(_ *http.Request, params httprouter.Params) (Session, error) 
 	return &tailSession{tail: t, name: name, f: f, buf: make([]byte, tailReadChunk)}, nil
 }
 
+// Abandon closes the file Open opened.
+func (s *tailSession) Abandon() { s.f.Close() }
+
 // tailSession follows one file for one client.
 type tailSession struct {
 	*tail

@@ -83,6 +83,9 @@ type Session interface {
 	// after Serve returns, and may close it earlier (shutdown, dead peer),
 	// which makes Serve's reads fail.
 	Serve(conn *websocket.Conn)
+	// Abandon releases what Open acquired, for a session whose upgrade
+	// failed: Serve will not run.
+	Abandon()
 }
 
 // handlerFactories build the built-in WebSocket handlers, by the name a
