@@ -198,3 +198,28 @@ func TestDemoPage(t *testing.T) {
 		t.Errorf("unrouted path: got %d, want 404", resp.StatusCode)
 	}
 }
+
+// TestBroadcastBoundedWithoutMessageLimit: with max_message_bytes: 0 (no
+// limit), a broadcast still holds at most 1 MiB per message: a bigger one
+// closes its sender with 1009 instead of being buffered whole.
+func TestBroadcastBoundedWithoutMessageLimit(t *testing.T) {
+	cfg := testConfig(handlerRoute("/room/:name", "broadcast"))
+	cfg.Limits.MaxMessageBytes = 0
+	tp := startProxy(t, cfg, false)
+	c := tp.mustDial(t, "/room/big")
+	ok := make([]byte, 100<<10)
+	c.SetWriteDeadline(time.Now().Add(waitLimit))
+	if err := c.WriteMessage(websocket.BinaryMessage, ok); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(waitLimit))
+	if _, got, err := c.ReadMessage(); err != nil || len(got) != len(ok) {
+		t.Fatalf("a 100 KiB broadcast: %d bytes, %v", len(got), err)
+	}
+	if err := c.WriteMessage(websocket.BinaryMessage, make([]byte, 2<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+		t.Errorf("a 2 MiB broadcast: %v, want close 1009", err)
+	}
+}

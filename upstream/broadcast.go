@@ -67,6 +67,11 @@ func (b *broadcast) Open(_ *http.Request, params httprouter.Params) (Session, er
 // Abandon: a member joins its room only when it is served.
 func (s *broadcastSession) Abandon() {}
 
+// broadcastMaxMessage bounds a broadcast message whatever
+// max_message_bytes says: each is held whole, once per room, until every
+// member's queue has taken it.
+const broadcastMaxMessage = 1 << 20
+
 // roomKey names a room by all of the route's parameters, so /chat/:room
 // rooms are "room=lobby" and a route without parameters has one room.
 func roomKey(params httprouter.Params) string {
@@ -106,11 +111,16 @@ func (s *broadcastSession) Serve(conn *websocket.Conn) {
 		if mt == websocket.TextMessage {
 			r = &utf8Reader{r: r} // 1007 rather than pass on text that is not UTF-8
 		}
-		// The proxy's read limit bounds data; a broadcast needs the whole
-		// message to frame it once for every member.
-		data, err := io.ReadAll(r)
+		// A broadcast needs the whole message to frame it once for every
+		// member: the proxy's read limit bounds it, and broadcastMaxMessage
+		// when that limit is off (max_message_bytes: 0).
+		data, err := io.ReadAll(io.LimitReader(r, broadcastMaxMessage+1))
 		if err != nil {
 			failInvalidText(conn, err, s.hub.closeWait())
+			return
+		}
+		if len(data) > broadcastMaxMessage {
+			fail(conn, websocket.CloseMessageTooBig, "message too big for a broadcast", s.hub.closeWait())
 			return
 		}
 		pm, err := websocket.NewPreparedMessage(mt, data)

@@ -132,7 +132,7 @@ func (s *tailSession) Serve(conn *websocket.Conn) {
 }
 
 func (s *tailSession) follow(conn *websocket.Conn, gone <-chan struct{}) {
-	if err := s.sendHistory(conn); err != nil {
+	if err := s.sendHistory(conn, gone); err != nil {
 		return
 	}
 	tick := time.NewTicker(tailPollInterval)
@@ -149,48 +149,70 @@ func (s *tailSession) follow(conn *websocket.Conn, gone <-chan struct{}) {
 	}
 }
 
-// sendHistory sends the last lines of the file, reading backwards from
-// its end only as far as they need.
-func (s *tailSession) sendHistory(conn *websocket.Conn) error {
+// sendHistory sends the last lines of the file: it finds where they
+// begin, reading backwards from the end a chunk at a time, then sends
+// them as it sends appended lines, through the session's one read buffer
+// (memory per handshake stays at that buffer, whatever lines asks for).
+func (s *tailSession) sendHistory(conn *websocket.Conn, gone <-chan struct{}) error {
 	fi, err := s.f.Stat()
 	if err != nil {
 		return err
 	}
-	size := fi.Size()
-	// Walk back a chunk at a time counting line ends, then read the
-	// window once.
-	start, newlines := size, 0
-	for start > 0 && newlines <= s.lines && size-start < tailHistoryMax {
+	from, err := s.historyStart(fi.Size())
+	if err != nil {
+		return err
+	}
+	if s.offset, err = s.f.Seek(from, io.SeekStart); err != nil {
+		return err
+	}
+	return s.readNew(conn, gone)
+}
+
+// historyStart returns where the last s.lines complete lines of a file of
+// size bytes begin: just after the line end before them, looked for at
+// most tailHistoryMax back (from there, at the next line's start).
+func (s *tailSession) historyStart(size int64) (int64, error) {
+	if s.lines == 0 {
+		return size, nil
+	}
+	start, seen := size, 0
+	for start > 0 && size-start < tailHistoryMax {
 		n := min(int64(len(s.buf)), start)
 		start -= n
 		if _, err := s.f.ReadAt(s.buf[:n], start); err != nil && err != io.EOF {
-			return err
+			return 0, err
 		}
-		newlines += bytes.Count(s.buf[:n], []byte{'\n'})
-	}
-	window := make([]byte, size-start)
-	if _, err := s.f.ReadAt(window, start); err != nil && err != io.EOF {
-		return err
-	}
-	if start > 0 { // the window began mid-line: drop that piece
-		if i := bytes.IndexByte(window, '\n'); i >= 0 {
-			window = window[i+1:]
-		}
-	}
-	// Complete lines are sent (the last s.lines of them); an unfinished
-	// last line waits for its end.
-	end := bytes.LastIndexByte(window, '\n') + 1
-	s.partial = append(s.partial[:0], window[end:]...)
-	lines := bytes.Split(window[:end], []byte{'\n'})
-	lines = lines[:len(lines)-1] // the empty piece after the last '\n'
-	for _, line := range lines[max(0, len(lines)-s.lines):] {
-		if err := s.send(conn, line); err != nil {
-			return err
+		for i := n - 1; i >= 0; i-- {
+			// The line end before the first line sent is the
+			// (lines+1)th from the end: the last one ends the last
+			// complete line.
+			if s.buf[i] == '\n' {
+				if seen++; seen == s.lines+1 {
+					return start + i + 1, nil
+				}
+			}
 		}
 	}
-	s.offset = size
-	_, err = s.f.Seek(size, io.SeekStart)
-	return err
+	if start == 0 {
+		return 0, nil
+	}
+	return s.nextLineStart(start, size)
+}
+
+// nextLineStart returns the offset after the first line end at or after
+// from, or size if there is none.
+func (s *tailSession) nextLineStart(from, size int64) (int64, error) {
+	for from < size {
+		n, err := s.f.ReadAt(s.buf, from)
+		if i := bytes.IndexByte(s.buf[:n], '\n'); i >= 0 {
+			return from + int64(i) + 1, nil
+		}
+		from += int64(n)
+		if err != nil {
+			break
+		}
+	}
+	return size, nil
 }
 
 // poll sends what was appended since the last poll, and notices rotation:

@@ -73,6 +73,26 @@ func failInvalidText(conn *websocket.Conn, err error, wait time.Duration) bool {
 	if !errors.Is(err, errInvalidUTF8) {
 		return false
 	}
-	conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, errInvalidUTF8.Error()), time.Now().Add(wait))
+	fail(conn, websocket.CloseInvalidFramePayloadData, errInvalidUTF8.Error(), wait)
 	return true
+}
+
+// fail starts the closing handshake with code and waits up to wait for
+// the client's answer, discarding what it still sends (the rest of the
+// message that failed): closing the socket with that unread would reset
+// the connection, and the client could lose the close frame. The caller
+// is the connection's one reader.
+func fail(conn *websocket.Conn, code int, reason string, wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	if conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline) != nil {
+		return
+	}
+	conn.SetReadDeadline(deadline)
+	for {
+		if _, r, err := conn.NextReader(); err != nil {
+			return
+		} else if _, err := io.Copy(io.Discard, r); err != nil {
+			return
+		}
+	}
 }
