@@ -24,7 +24,10 @@ type parser struct {
 }
 
 func (p *parser) add(line int, path string, err error) {
-	p.problems = append(p.problems, Problem{File: p.name, Line: line, Path: path, Route: p.routeLabel(path), Message: err.Error()})
+	// One problem is one line of output: a value quoted in a message
+	// (a YAML error quotes the text it choked on) may hold line breaks.
+	msg := strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(err.Error())
+	p.problems = append(p.problems, Problem{File: p.name, Line: line, Path: path, Route: p.routeLabel(path), Message: msg})
 }
 
 func (p *parser) result() error {
