@@ -50,6 +50,10 @@ func TestBadConfigsReportEveryProblem(t *testing.T) {
 			{8, `routes[1] (route "neither"): set one of backend, backends or handler`},
 			{12, `routes[2].handler (route "unknown-handler"): unknown handler "telnet"`},
 		}},
+		{"bad_origins.yaml", []problem{
+			{3, `origins[1]: "app.example.com": want any, same-host, or an origin`},
+			{8, `routes[0].origins[0] (route "/echo"): "https://*.*.example.com": a wildcard is one leading *.`},
+		}},
 		{"bad_listen.yaml", []problem{
 			{2, `listen.http: "127.0.0.1:99999": the port must be a number from 0 to 65535`},
 			{3, `listen.https: "no_such host!:8443": "no_such host!" is not an IP address or a host name`},

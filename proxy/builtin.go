@@ -30,18 +30,14 @@ type builtinConn struct {
 
 // serveBuiltin lets the handler refuse the request before the upgrade
 // (a tail of a missing file is a 404), then hands it the connection. The
-// handler opens nothing (a tail's file) until every check has passed:
-// Origin first, so that a cross-site page learns nothing (not even
-// whether a file exists) and costs nothing; and what it opened is
-// released if the upgrade then fails.
+// handler opens nothing (a tail's file) until every check has passed (the
+// route's Origin policy ran before: a refused page learns nothing, not
+// even whether a file exists), and what it opened is released if the
+// upgrade then fails.
 func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route, h upstream.Handler, params httprouter.Params) {
 	start := time.Now()
 	if err := checkClientHandshake(r); err != nil {
 		s.writeError(w, r, rt, err)
-		return
-	}
-	if !sameOrigin(r) {
-		s.writeError(w, r, rt, errCrossOrigin)
 		return
 	}
 	if !s.tracker.accepting() {

@@ -114,7 +114,11 @@ type Config struct {
 	Relay     RelayConfig     `yaml:"relay"`
 	Shutdown  ShutdownConfig  `yaml:"shutdown"`
 	Reload    ReloadConfig    `yaml:"reload"`
-	Routes    routes.Config   `yaml:"routes"`
+	// Origins is the Origin policy of routes that set none (see
+	// routes.Route.Origins). Unset: same-host for built-in handlers, any
+	// for backends.
+	Origins []string      `yaml:"origins"`
+	Routes  routes.Config `yaml:"routes"`
 }
 
 // DefaultConfig returns the configuration a file starts from: a YAML file
@@ -150,6 +154,7 @@ func (c *Config) Validate() error {
 	if len(c.Routes) == 0 {
 		errs = append(errs, conftypes.Field("routes", errors.New("at least one route is required")))
 	}
+	errs = append(errs, routes.CheckOrigins("origins", c.Origins))
 	errs = append(errs, conftypes.Under("routes", c.Routes.Validate()))
 	return errors.Join(errs...)
 }

@@ -19,8 +19,8 @@ var (
 	errNoRoute = errors.New("no route matches")
 	// errDraining: the server is shutting down and takes no new sockets.
 	errDraining = errors.New("server is shutting down")
-	// errCrossOrigin: a page of another site asked for a built-in.
-	errCrossOrigin = &handshakeError{http.StatusForbidden, "cross-origin request to a built-in handler"}
+	// errCrossOrigin: the route's Origin policy does not admit the page.
+	errCrossOrigin = &handshakeError{http.StatusForbidden, "Origin not allowed on this route"}
 	// errBackendSubprotocol: the backend chose a subprotocol the client
 	// did not offer; the client gets 502.
 	errBackendSubprotocol = errors.New("backend chose a subprotocol the client did not offer")

@@ -31,6 +31,12 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, p
 		return
 	}
 	if websocket.IsWebSocketUpgrade(r) {
+		// Before anything is dialled or opened: a refused page learns
+		// nothing of what is behind the route, and costs nothing.
+		if !rt.origins.Allows(r) {
+			s.writeError(w, r, rt, errCrossOrigin, "origin", r.Header.Get("Origin"))
+			return
+		}
 		rt.target.serveWebSocket(s, w, r, rt, params)
 		return
 	}

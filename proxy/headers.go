@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
-	"net/url"
 	"strings"
 
 	"github.com/gorilla/websocket"
@@ -123,19 +122,6 @@ func checkClientHandshake(r *http.Request) error {
 		}
 	}
 	return nil
-}
-
-// sameOrigin reports whether r comes from a page of the host it asks
-// for, or from no page at all (no Origin: not a browser): gorilla's
-// default check, which built-in handlers apply, made before they open
-// anything (RFC 6455 section 10.2).
-func sameOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
 // isToken reports whether s is an HTTP token (RFC 9110 section 5.6.2), as

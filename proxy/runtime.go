@@ -14,6 +14,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/origin"
 	"github.com/wsedge/wsedge/internal/reactor"
 	"github.com/wsedge/wsedge/routes"
 	"github.com/wsedge/wsedge/upstream"
@@ -43,6 +44,8 @@ type route struct {
 	traffic *traffic
 	// runtime is the runtime the route belongs to.
 	runtime *Runtime
+	// origins says which pages may open a WebSocket on the route.
+	origins origin.Policy
 }
 
 // targetSettings are the settings outside the routes that targets are
@@ -75,7 +78,8 @@ func Build(cfg Config, log *slog.Logger, prev *Runtime) (*Runtime, error) {
 				continue
 			}
 		}
-		rt.routes = append(rt.routes, &route{Route: cfg.Routes[i], target: t, runtime: rt})
+		policy, _ := origin.Parse(originsOf(cfg, &cfg.Routes[i])) // validated
+		rt.routes = append(rt.routes, &route{Route: cfg.Routes[i], target: t, runtime: rt, origins: policy})
 	}
 	if len(errs) > 0 {
 		rt.closeExcept(prev)
@@ -120,6 +124,20 @@ func (rt *Runtime) backendsOf(label string) []*upstream.Backend {
 		}
 	}
 	return nil
+}
+
+// originsOf is r's Origin policy: its own, else cfg's, else same-host for
+// a built-in handler and any for backends (which see Origin and decide).
+func originsOf(cfg Config, r *routes.Route) []string {
+	switch {
+	case r.Origins != nil:
+		return r.Origins
+	case cfg.Origins != nil:
+		return cfg.Origins
+	case r.Kind() == upstream.KindBackends:
+		return []string{origin.Any}
+	}
+	return []string{origin.SameHost}
 }
 
 // targetEnv is what the targets of cfg's routes are built with.

@@ -140,15 +140,17 @@ func New(cfg Config, rt *Runtime, deps Deps) (*Server, error) {
 		HandshakeTimeout: handshakeTimeout,
 		// Zero buffer sizes: gorilla reuses net/http's, since the
 		// connection is relayed without gorilla after the upgrade.
-		// The backend judges Origin: it is forwarded to it unchanged.
+		// The route's policy judged Origin (any by default: the backend
+		// gets it unchanged and decides).
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
-	// Built-in handlers are wsedge's own endpoints: gorilla's default
-	// same-origin check keeps other sites' pages out of them. They read
-	// through gorilla's buffer (over the activityConn that keepalive
-	// watches) and stream their writes through pooled buffers.
+	// Built-in handlers read through gorilla's buffer (over the
+	// activityConn that keepalive watches) and stream their writes
+	// through pooled buffers. Their Origin was judged by the route's
+	// policy (same-host unless configured) before they were opened.
 	s.builtinUpgrader = websocket.Upgrader{
 		HandshakeTimeout: handshakeTimeout,
+		CheckOrigin:      func(*http.Request) bool { return true },
 		ReadBufferSize:   builtinReadBufferSize,
 		WriteBufferSize:  builtinWriteBufferSize,
 		WriteBufferPool:  &sync.Pool{},

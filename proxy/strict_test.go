@@ -123,3 +123,56 @@ func TestOnlyNamedListenersOpen(t *testing.T) {
 		t.Errorf("listeners opened: plain %v, TLS %v; want only TLS", ls.HTTP, ls.HTTPS)
 	}
 }
+
+// TestOriginPolicy: a route's origins decide which pages may open a
+// WebSocket on it, before the backend is dialled; a backend route admits
+// any page unless told otherwise, a built-in only its own host's.
+func TestOriginPolicy(t *testing.T) {
+	backend := startBackendWith(t, websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}, echoConn)
+	strict := backendRoute("/app", backend.wsURL("/"))
+	strict.Origins = []string{"https://app.example.com", "https://*.example.org"}
+	open := backendRoute("/open", backend.wsURL("/"))
+	echo := handlerRoute("/echo", "echo")
+	anyEcho := handlerRoute("/any-echo", "echo")
+	anyEcho.Origins = []string{"any"}
+	tp := startProxy(t, testConfig(strict, open, echo, anyEcho), false)
+	self := "http://" + strings.TrimPrefix(tp.plainURL, "ws://")
+	cases := []struct {
+		path, origin string
+		want         int
+	}{
+		{"/app", "https://app.example.com", http.StatusSwitchingProtocols},
+		{"/app", "https://chat.example.org", http.StatusSwitchingProtocols},
+		{"/app", "https://evil.example", http.StatusForbidden},
+		{"/app", self, http.StatusForbidden}, // not listed
+		{"/open", "https://evil.example", http.StatusSwitchingProtocols},
+		{"/echo", self, http.StatusSwitchingProtocols},
+		{"/echo", "https://evil.example", http.StatusForbidden},
+		{"/any-echo", "https://evil.example", http.StatusSwitchingProtocols},
+	}
+	for _, tc := range cases {
+		c, resp, _ := tp.dial(t, tc.path, http.Header{"Origin": {tc.origin}})
+		if c != nil {
+			c.Close()
+		}
+		if resp == nil || resp.StatusCode != tc.want {
+			t.Errorf("%s from %s: %v, want %d", tc.path, tc.origin, resp, tc.want)
+		}
+	}
+	// Refused pages never reached the backend: it saw the three admitted.
+	for range 3 {
+		select {
+		case <-backend.requests:
+		case <-time.After(waitLimit):
+			t.Fatal("an admitted handshake did not reach the backend")
+		}
+	}
+	select {
+	case r := <-backend.requests:
+		t.Errorf("a refused handshake reached the backend: Origin %s", r.Header.Get("Origin"))
+	default:
+	}
+	tp.log.waitFor(t, "request refused", func(a map[string]string) bool {
+		return a["status"] == "403" && a["origin"] == "https://evil.example"
+	})
+}

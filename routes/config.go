@@ -12,6 +12,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/origin"
 	"github.com/wsedge/wsedge/upstream"
 )
 
@@ -30,6 +31,11 @@ type Route struct {
 	// Plain serves the route on the plain listener even when that listener
 	// redirects everything else to https (listen.redirect_to_https).
 	Plain bool `yaml:"plain"`
+	// Origins are the pages that may open a WebSocket on the route (see
+	// internal/origin): "any", "same-host", origins and wildcard
+	// subdomains. Unset: the top-level origins, else same-host for
+	// built-in handlers and any (the backend decides) for backends.
+	Origins []string `yaml:"origins"`
 	// Config says where matching requests go: a backend or a handler.
 	upstream.Config `yaml:",inline"`
 }
@@ -85,6 +91,7 @@ func (r *Route) validate() error {
 	if err := validateHost(r.Host); err != nil {
 		errs = append(errs, conftypes.Field("host", err))
 	}
+	errs = append(errs, CheckOrigins("origins", r.Origins))
 	params, err := pathParams(r.Path)
 	if err != nil {
 		errs = append(errs, conftypes.Field("path", err))
@@ -124,6 +131,17 @@ func (r *Route) undefinedParams(defined map[string]bool) []error {
 		}
 	}
 	return errs
+}
+
+// CheckOrigins checks an origins list, entry by entry under field.
+func CheckOrigins(field string, entries []string) error {
+	var errs []error
+	for i, e := range entries {
+		if err := origin.Check(e); err != nil {
+			errs = append(errs, conftypes.Field(fmt.Sprintf("%s[%d]", field, i), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func validateHost(host string) error {
