@@ -2,8 +2,10 @@ package upstream
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/julienschmidt/httprouter"
@@ -79,13 +81,39 @@ func ParseURLTemplate(s string) (*URLTemplate, error) {
 	// The literal parts must already be valid URL text: check the URL
 	// with every placeholder replaced by a harmless value.
 	probe := placeholderRE.ReplaceAllString(scheme+"://"+host+pathQuery, "x")
-	if _, err := url.Parse(probe); err != nil {
+	pu, err := url.Parse(probe)
+	if err != nil {
 		return nil, fmt.Errorf("%q: %w", s, err)
+	}
+	if pu.Host != host || !validBackendHost(host) {
+		return nil, fmt.Errorf("%q: %q is not a host[:port]", s, host)
 	}
 	if hasDotSegment(placeholderRE.ReplaceAllString(path, "x")) {
 		return nil, fmt.Errorf("%q: the path has a . or .. segment", s)
 	}
 	return t, nil
+}
+
+// backendHostRE is a host name or IPv4 address in a backend URL.
+var backendHostRE = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$`)
+
+// validBackendHost reports whether host is a name, an IPv4 address or a
+// bracketed IPv6 address, with an optional port from 1 to 65535.
+func validBackendHost(host string) bool {
+	name := host
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		name = h
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		name = host[1 : len(host)-1]
+	}
+	if ip := net.ParseIP(name); ip != nil {
+		// An IPv6 address must come in brackets.
+		return ip.To4() != nil || strings.HasPrefix(host, "[")
+	}
+	return backendHostRE.MatchString(name)
 }
 
 func (t *URLTemplate) parsePath(path string) error {
@@ -136,8 +164,10 @@ func (t *URLTemplate) String() string { return t.raw }
 // must never reach above its template's path.
 //
 // rawQuery, the client's query string, is appended after the template's
-// own query.
+// own query; a "#" in it (which a request target cannot hold, but a raw
+// client can send) is data, escaped, never the start of a fragment.
 func (t *URLTemplate) Expand(params httprouter.Params, rawQuery string, forHTTP bool) (string, error) {
+	rawQuery = strings.ReplaceAll(rawQuery, "#", "%23")
 	var b strings.Builder
 	scheme := t.scheme
 	if forHTTP {
