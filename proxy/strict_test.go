@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsedge/wsedge/internal/conftypes"
 	"github.com/wsedge/wsedge/internal/wsframe"
 )
 
@@ -175,4 +176,41 @@ func TestOriginPolicy(t *testing.T) {
 	tp.log.waitFor(t, "request refused", func(a map[string]string) bool {
 		return a["status"] == "403" && a["origin"] == "https://evil.example"
 	})
+}
+
+// TestSlowHandshakesAreClosed: a client that opens a connection and then
+// sends nothing, or completes TLS and then sends no request, is closed
+// after handshake_timeout (plain and TLS), not held until some idle
+// timeout: the header read timeout covers the TLS handshake too.
+func TestSlowHandshakesAreClosed(t *testing.T) {
+	cfg := testConfig(handlerRoute("/echo", "echo"))
+	cfg.Limits.HandshakeTimeout = conftypes.Duration(300 * time.Millisecond)
+	cfg.Limits.DialTimeout = cfg.Limits.HandshakeTimeout
+	tp := startProxy(t, cfg, true)
+	expectClosed := func(name string, c net.Conn) {
+		t.Helper()
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(waitLimit))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Errorf("%s: the server sent data to a client that sent nothing", name)
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("%s: still open after %v (handshake_timeout 300ms)", name, waitLimit)
+		}
+	}
+	plain, err := net.Dial("tcp", strings.TrimPrefix(tp.plainURL, "ws://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectClosed("plain, no request", plain)
+	tlsAddr := strings.TrimPrefix(tp.tlsURL, "wss://")
+	raw, err := net.Dial("tcp", tlsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectClosed("TLS, no ClientHello", raw)
+	tc, err := tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: tp.roots, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectClosed("TLS done, no request", tc)
 }
