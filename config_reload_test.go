@@ -320,7 +320,7 @@ func TestThousandReloadsLeakNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	goroutines, fds := runtime.NumGoroutine(), wstest.OpenFDs(t)
 	for i := range reloads {
 		text := reloadConfig("1s", base)
 		if i%2 == 0 {
@@ -335,18 +335,8 @@ func TestThousandReloadsLeakNothing(t *testing.T) {
 	// Health check requests and idle transports wind down on their own
 	// timers; wait for them.
 	wstest.Eventually(t, waitLimit, func() bool {
-		return runtime.NumGoroutine() <= goroutines && (fds < 0 || openFDs(t) <= fds)
+		return runtime.NumGoroutine() <= goroutines && wstest.OpenFDs(t) <= fds
 	})
-}
-
-// openFDs counts this process's open file descriptors, or -1 where
-// /proc/self/fd does not exist.
-func openFDs(t *testing.T) int {
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(entries)
 }
 
 // TestReloadCommand: "wsedge reload" asks the running wsedge, through its

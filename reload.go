@@ -11,14 +11,6 @@ import (
 	"github.com/wsedge/wsedge/tlsconf"
 )
 
-// errTLSChanged refuses a reload that changes the tls section: the
-// certificate manager is built once, at start.
-var errTLSChanged = errors.New("changed: this section takes effect at a restart, not a reload (a reload re-reads the certificate files it names)")
-
-// errAdminChanged refuses a reload that changes the admin section, whose
-// listener is opened once, at start.
-var errAdminChanged = errors.New("changed: this section takes effect at a restart, not a reload")
-
 // Reload is the admin listener's reload (admin.Controller).
 func (a *app) Reload() error { return a.reload() }
 
@@ -111,14 +103,17 @@ func (a *app) checkReload() (*config.File, error) {
 	}
 	errs := []error{a.proxy.Reloadable(cfg.Config)}
 	if !reflect.DeepEqual(cfg.TLS, a.cfg.TLS) {
-		errs = append(errs, conftypes.Field("tls", errTLSChanged))
+		// The certificate manager is built once, at start (a reload
+		// re-reads the files it names).
+		errs = append(errs, conftypes.Field("tls", proxy.ErrNeedsRestart))
 	} else if cfg.TLS.Enabled() {
 		// The certificate files it names must still load, as validate
 		// requires: a reload that would leave a pair unreadable fails.
 		errs = append(errs, conftypes.Under("tls", tlsconf.Check(cfg.TLS)))
 	}
 	if cfg.Admin != a.cfg.Admin {
-		errs = append(errs, conftypes.Field("admin", errAdminChanged))
+		// The admin listener is opened once, at start.
+		errs = append(errs, conftypes.Field("admin", proxy.ErrNeedsRestart))
 	}
 	return cfg, cfg.Locate(errors.Join(errs...))
 }

@@ -42,7 +42,6 @@ func (l *live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (l *live) serve(c *websocket.Conn) {
 	defer l.conns.Done()
-	defer c.Close()
 	// The page sends nothing: reading only notices that it went away
 	// (and answers its pings and close).
 	gone := make(chan struct{})
@@ -54,7 +53,7 @@ func (l *live) serve(c *websocket.Conn) {
 			}
 		}
 	}()
-	defer func() { c.Close(); <-gone }()
+	defer func() { c.Close(); <-gone }() // the reader ends with the connection
 	tick := time.NewTicker(liveInterval)
 	defer tick.Stop()
 	for {

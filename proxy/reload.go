@@ -20,6 +20,10 @@ import (
 // counts). A connection whose route is gone, or whose backend left its
 // route's pool, is closed with 1012, spread over shutdown.close_spread.
 
+// ErrNeedsRestart refuses a reload that changes a section which takes
+// effect only when wsedge starts.
+var ErrNeedsRestart = errors.New("changed: this section takes effect at a restart, not a reload")
+
 // Runtime returns the runtime serving now: the prev of the next Build.
 func (s *Server) Runtime() *Runtime { return s.runtime.Load() }
 
@@ -38,7 +42,7 @@ func (s *Server) Reloadable(cfg Config) error {
 		{"shutdown", s.cfg.Shutdown, cfg.Shutdown},
 	} {
 		if !reflect.DeepEqual(sec.old, sec.new) {
-			errs = append(errs, conftypes.Field(sec.path, errors.New("changed: this section takes effect at a restart, not a reload")))
+			errs = append(errs, conftypes.Field(sec.path, ErrNeedsRestart))
 		}
 	}
 	if (s.cfg.Keepalive.PingInterval > 0) != (cfg.Keepalive.PingInterval > 0) {

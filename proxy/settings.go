@@ -1,6 +1,10 @@
 package proxy
 
-import "time"
+import (
+	"time"
+
+	"github.com/wsedge/wsedge/upstream"
+)
 
 // connSettings are the keepalive and limits a connection runs with. A
 // connection takes the server's current ones when it opens and keeps
@@ -21,12 +25,9 @@ func settingsFrom(cfg Config) *connSettings {
 		pingInterval:     cfg.Keepalive.PingInterval.D(),
 		pongTimeout:      cfg.Keepalive.PongTimeout.D(),
 		writeTimeout:     cfg.Limits.WriteTimeout.D(),
-		closeWait:        cfg.Limits.WriteTimeout.D(),
+		closeWait:        upstream.CloseWait(cfg.Limits.WriteTimeout.D()),
 		maxMessageBytes:  int64(cfg.Limits.MaxMessageBytes),
 		handshakeTimeout: cfg.Limits.HandshakeTimeout.D(),
-	}
-	if cs.closeWait <= 0 {
-		cs.closeWait = 10 * time.Second
 	}
 	return cs
 }

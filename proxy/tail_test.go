@@ -186,7 +186,7 @@ func TestTailRefusesCrossOriginBeforeOpening(t *testing.T) {
 			t.Errorf("cross-origin tail of %s: %v, want 403", file, resp)
 		}
 	}
-	before := countFDs(t)
+	before := wstest.OpenFDs(t)
 	for range 200 {
 		_, resp, _ := fx.tp.dial(t, "/logs/app.log", foreign)
 		if resp == nil || resp.StatusCode != http.StatusForbidden {
@@ -195,15 +195,5 @@ func TestTailRefusesCrossOriginBeforeOpening(t *testing.T) {
 	}
 	// Client sockets of the refused requests close as their handshakes
 	// end; wait for the count to settle back.
-	wstest.Eventually(t, waitLimit, func() bool { return countFDs(t) <= before })
-}
-
-// countFDs counts this process's open descriptors (Linux), or skips.
-func countFDs(t *testing.T) int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skip("no /proc/self/fd to count descriptors with")
-	}
-	return len(entries)
+	wstest.Eventually(t, waitLimit, func() bool { return wstest.OpenFDs(t) <= before })
 }

@@ -234,4 +234,4 @@ func (b *broadcast) closeSlow(m *member) {
 	}
 }
 
-func (b *broadcast) closeWait() time.Duration { return closeWaitFor(b.writeTimeout) }
+func (b *broadcast) closeWait() time.Duration { return CloseWait(b.writeTimeout) }

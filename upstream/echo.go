@@ -43,7 +43,7 @@ func (e *echo) Serve(conn *websocket.Conn) {
 		if _, err := io.Copy(w, r); err != nil {
 			// Return without closing w: closing it would deliver the
 			// truncated message as if it were complete.
-			failInvalidText(conn, err, closeWaitFor(e.writeTimeout))
+			failInvalidText(conn, err, CloseWait(e.writeTimeout))
 			return
 		}
 		if err := w.Close(); err != nil {
@@ -52,9 +52,10 @@ func (e *echo) Serve(conn *websocket.Conn) {
 	}
 }
 
-// closeWaitFor is how long a built-in waits on a close frame it sends:
-// the write timeout, or 10 s without one.
-func closeWaitFor(writeTimeout time.Duration) time.Duration {
+// CloseWait is how long wsedge waits on a closing handshake it starts (a
+// built-in's close frame, a relayed session's): the write timeout, or
+// 10 s without one.
+func CloseWait(writeTimeout time.Duration) time.Duration {
 	if writeTimeout > 0 {
 		return writeTimeout
 	}

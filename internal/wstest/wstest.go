@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -93,4 +94,20 @@ func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// OpenFDs counts this process's open file descriptors, from /proc/self/fd.
+// Where there is none (not Linux) the test is skipped, saying so; under
+// CI=true (Linux) that is a failure instead. It must be called on the
+// test's goroutine.
+func OpenFDs(t testing.TB) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot count descriptors: %v", err)
+		}
+		t.Skipf("cannot count descriptors here (%v): the descriptor checks need Linux", err)
+	}
+	return len(entries)
 }
