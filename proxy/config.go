@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/netset"
 	"github.com/wsedge/wsedge/routes"
 )
 
@@ -28,6 +29,11 @@ type ListenConfig struct {
 	// HTTP-01 challenges, which it answers. Unset (the default): on when
 	// certificates come from ACME, off otherwise.
 	RedirectToHTTPS *bool `yaml:"redirect_to_https"`
+	// ProxyProtocol makes both listeners read a PROXY protocol header (v1
+	// or v2) from peers in trusted_proxies, which must then send one: for
+	// running behind HAProxy in TCP mode (send-proxy-v2) or a cloud L4
+	// balancer. Default false.
+	ProxyProtocol bool `yaml:"proxy_protocol"`
 }
 
 // KeepaliveConfig is the keepalive section. Each leg of a proxied
@@ -117,8 +123,21 @@ type Config struct {
 	// Origins is the Origin policy of routes that set none (see
 	// routes.Route.Origins). Unset: same-host for built-in handlers, any
 	// for backends.
-	Origins []string      `yaml:"origins"`
-	Routes  routes.Config `yaml:"routes"`
+	Origins []string `yaml:"origins"`
+	// Allow and Deny are the client networks admitted and refused (403)
+	// on routes that set none, and on requests no route matches (see
+	// routes.Route.Allow). Default: none, every client is admitted.
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+	// TrustedProxies are the peers (CIDRs or addresses) whose
+	// X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host, X-Real-IP
+	// and Forwarded headers are believed, and whose PROXY protocol
+	// headers are read (listen.proxy_protocol). The client address that
+	// logs, limits, hashing and allow/deny use is then the one they
+	// report; from any other peer those headers are removed. Default:
+	// none.
+	TrustedProxies []string      `yaml:"trusted_proxies"`
+	Routes         routes.Config `yaml:"routes"`
 }
 
 // DefaultConfig returns the configuration a file starts from: a YAML file
@@ -144,7 +163,7 @@ func DefaultConfig() Config {
 
 // Validate checks every section and returns all problems at once.
 func (c *Config) Validate() error {
-	errs := []error{c.Listen.validate(), c.Keepalive.validate(), c.Limits.validate()}
+	errs := []error{c.Listen.validate(c.TrustedProxies), c.Keepalive.validate(), c.Limits.validate()}
 	if c.Shutdown.DrainTimeout < 0 {
 		errs = append(errs, conftypes.Field("shutdown.drain_timeout", errors.New("must not be negative")))
 	}
@@ -155,11 +174,15 @@ func (c *Config) Validate() error {
 		errs = append(errs, conftypes.Field("routes", errors.New("at least one route is required")))
 	}
 	errs = append(errs, routes.CheckOrigins("origins", c.Origins))
+	errs = append(errs, routes.CheckNetworks(c.Allow, c.Deny))
+	if _, err := netset.Parse("trusted_proxies", c.TrustedProxies); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, conftypes.Under("routes", c.Routes.Validate()))
 	return errors.Join(errs...)
 }
 
-func (l *ListenConfig) validate() error {
+func (l *ListenConfig) validate(trusted []string) error {
 	var errs []error
 	if l.HTTP == "" && l.HTTPS == "" {
 		errs = append(errs, conftypes.Field("listen", errors.New("set http, https or both")))
@@ -175,6 +198,9 @@ func (l *ListenConfig) validate() error {
 	}
 	if l.HTTP != "" && l.HTTP == l.HTTPS && !strings.HasSuffix(l.HTTP, ":0") {
 		errs = append(errs, conftypes.Field("listen.https", fmt.Errorf("same address as listen.http (%s)", l.HTTP)))
+	}
+	if l.ProxyProtocol && len(trusted) == 0 {
+		errs = append(errs, conftypes.Field("listen.proxy_protocol", errors.New("needs trusted_proxies: only the proxies named there may send a PROXY header")))
 	}
 	if l.RedirectToHTTPS != nil && *l.RedirectToHTTPS && (l.HTTP == "" || l.HTTPS == "") {
 		errs = append(errs, conftypes.Field("listen.redirect_to_https", errors.New("needs both listen.http and listen.https")))

@@ -20,7 +20,10 @@ var (
 	// errDraining: the server is shutting down and takes no new sockets.
 	errDraining = errors.New("server is shutting down")
 	// errCrossOrigin: the route's Origin policy does not admit the page.
-	errCrossOrigin = &handshakeError{http.StatusForbidden, "Origin not allowed on this route"}
+	errCrossOrigin = &refusal{http.StatusForbidden, "Origin not allowed on this route"}
+	// errAddressRefused: the client's address is denied, or not allowed,
+	// by the route's (or the top-level) allow and deny rules.
+	errAddressRefused = &refusal{http.StatusForbidden, "client address not allowed"}
 	// errBackendSubprotocol: the backend chose a subprotocol the client
 	// did not offer; the client gets 502.
 	errBackendSubprotocol = errors.New("backend chose a subprotocol the client did not offer")
@@ -28,19 +31,20 @@ var (
 	errUpgradeRequired = errors.New("this route only takes WebSocket connections")
 )
 
-// handshakeError is a client handshake the proxy refuses before contacting
-// any backend, with the status RFC 6455 section 4.2.2 asks for.
-type handshakeError struct {
+// refusal is a request the proxy refuses before contacting any backend,
+// with its status: a malformed handshake (the status RFC 6455 section
+// 4.2.2 asks for), or a client the route's rules do not admit.
+type refusal struct {
 	status int
 	reason string
 }
 
-func (e *handshakeError) Error() string { return "bad websocket handshake: " + e.reason }
+func (e *refusal) Error() string { return e.reason }
 
 // statusFor is the one place that maps an error to the HTTP status the
 // client gets.
 func statusFor(err error) int {
-	var he *handshakeError
+	var he *refusal
 	var ne net.Error
 	var nb *upstream.NoBackendError
 	switch {
@@ -101,7 +105,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, e
 	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", retryAfter(err))
 	}
-	var he *handshakeError
+	var he *refusal
 	if errors.As(err, &he) && status == http.StatusUpgradeRequired {
 		// RFC 6455 section 4.4: name the version we speak.
 		h.Set("Sec-WebSocket-Version", "13")

@@ -10,8 +10,17 @@ import (
 )
 
 // ServeHTTP routes a request through the current route table.
+// The client is who a trusted proxy says, and the allow and deny rules
+// come first, before anything about the request is told.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if rt, params := s.runtime.Load().match(r); rt != nil {
+	runtime := s.runtime.Load()
+	r = fromTrustedProxy(r, runtime.trusted)
+	rt, params := runtime.match(r)
+	if !runtime.ipRulesFor(rt).admits(clientAddr(r)) {
+		s.writeError(w, r, rt, errAddressRefused)
+		return
+	}
+	if rt != nil {
 		s.serveRoute(w, r, rt, params)
 		return
 	}

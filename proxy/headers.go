@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -26,9 +25,8 @@ var perHopWebSocket = []string{
 	"Sec-Websocket-Protocol", "Sec-Websocket-Accept",
 }
 
-// forwardedHeaders are replaced, never passed on: wsedge is the edge, so
-// what a client claims about earlier hops is not trusted (a later
-// trusted-proxy mode may append instead).
+// forwardedHeaders say who the client is; only wsedge, or a trusted
+// proxy before it, may set them (see setForwarded).
 var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "X-Real-Ip"}
 
 // removeHopHeaders deletes hop-by-hop headers, including those the
@@ -48,22 +46,15 @@ func removeHopHeaders(h http.Header) {
 
 // backendRequestHeader builds the header for the backend handshake: the
 // client's end-to-end headers (cookies, Authorization, Origin, ...), the
-// client's Host, and X-Forwarded-For/Proto/Host set by us.
+// client's Host, and X-Forwarded-For/Proto/Host and X-Real-IP (see
+// setForwarded).
 func backendRequestHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
 	removeHopHeaders(h)
 	for _, k := range perHopWebSocket {
 		delete(h, k)
 	}
-	for _, k := range forwardedHeaders {
-		delete(h, k)
-	}
-	if ip := clientIP(r); ip != "" {
-		h["X-Forwarded-For"] = []string{ip}
-		h["X-Real-Ip"] = []string{ip}
-	}
-	h["X-Forwarded-Proto"] = []string{schemeOf(r)}
-	h["X-Forwarded-Host"] = []string{r.Host}
+	setForwarded(h, r)
 	// Backends such as tornado compare Origin with Host: keep the Host the
 	// client used, as Caddy and Traefik do by default.
 	h["Host"] = []string{r.Host}
@@ -87,15 +78,6 @@ func upgradeResponseHeader(backend http.Header) http.Header {
 	return h
 }
 
-// clientIP is the address the request came from.
-func clientIP(r *http.Request) string {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return ""
-	}
-	return ip
-}
-
 func schemeOf(r *http.Request) string {
 	if r.TLS != nil {
 		return "https"
@@ -108,17 +90,17 @@ func schemeOf(r *http.Request) string {
 func checkClientHandshake(r *http.Request) error {
 	switch {
 	case !r.ProtoAtLeast(1, 1):
-		return &handshakeError{http.StatusBadRequest, "a WebSocket handshake needs HTTP/1.1 or newer (RFC 6455 section 4.1)"}
+		return &refusal{http.StatusBadRequest, "bad handshake: a WebSocket handshake needs HTTP/1.1 or newer (RFC 6455 section 4.1)"}
 	case r.Method != http.MethodGet:
-		return &handshakeError{http.StatusMethodNotAllowed, "method must be GET"}
+		return &refusal{http.StatusMethodNotAllowed, "bad handshake: method must be GET"}
 	case r.Header.Get("Sec-Websocket-Version") != "13":
-		return &handshakeError{http.StatusUpgradeRequired, "Sec-WebSocket-Version must be 13"}
+		return &refusal{http.StatusUpgradeRequired, "bad handshake: Sec-WebSocket-Version must be 13"}
 	case !validChallengeKey(r.Header.Get("Sec-Websocket-Key")):
-		return &handshakeError{http.StatusBadRequest, "Sec-WebSocket-Key must be 16 bytes in base64"}
+		return &refusal{http.StatusBadRequest, "bad handshake: Sec-WebSocket-Key must be 16 bytes in base64"}
 	}
 	for _, p := range websocket.Subprotocols(r) {
 		if !isToken(p) {
-			return &handshakeError{http.StatusBadRequest, "Sec-WebSocket-Protocol values must be tokens (RFC 6455 section 4.1)"}
+			return &refusal{http.StatusBadRequest, "bad handshake: Sec-WebSocket-Protocol values must be tokens (RFC 6455 section 4.1)"}
 		}
 	}
 	return nil

@@ -5,9 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -319,4 +322,50 @@ func (l *logRecorder) waitFor(t *testing.T, msg string, match func(map[string]st
 			t.Fatalf("no log line %q after %v", msg, waitLimit)
 		}
 	}
+}
+
+// dialFrom opens a WebSocket to url from the loopback address src (any
+// 127.0.0.0/8 address is this machine's), writing prefix first when set
+// (a PROXY protocol header), over TLS for a wss:// url.
+func (tp *testProxy) dialFrom(t *testing.T, src, url string, header http.Header, prefix []byte) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	d := websocket.Dialer{
+		HandshakeTimeout: waitLimit,
+		TLSClientConfig:  &tls.Config{RootCAs: tp.roots, ServerName: "127.0.0.1"},
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+			c, err := nd.DialContext(ctx, network, addr)
+			if err == nil && prefix != nil {
+				_, err = c.Write(prefix)
+			}
+			return c, err
+		},
+	}
+	c, resp, err := d.Dial(url, header)
+	if c != nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	return c, resp, err
+}
+
+// leftovers are the process's descriptors and goroutines at a moment.
+type leftovers struct{ fds, goroutines int }
+
+// takeLeftovers records them, before refused attempts.
+func takeLeftovers(t *testing.T) leftovers {
+	t.Helper()
+	return leftovers{wstest.OpenFDs(t), runtime.NumGoroutine()}
+}
+
+// expectNone waits until the refused attempts made since l have left
+// nothing behind: no more descriptors or goroutines than there were.
+func (l leftovers) expectNone(t *testing.T) {
+	t.Helper()
+	var fds, gs int
+	wstest.EventuallyOr(t, waitLimit, func() bool {
+		fds, gs = wstest.OpenFDs(t), runtime.NumGoroutine()
+		return fds <= l.fds && gs <= l.goroutines
+	}, func() string {
+		return fmt.Sprintf("refused attempts left things behind: %d descriptors (were %d), %d goroutines (were %d)", fds, l.fds, gs, l.goroutines)
+	})
 }

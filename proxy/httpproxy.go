@@ -85,15 +85,9 @@ func (s *Server) newReverseProxy() *httputil.ReverseProxy {
 			t := pr.In.Context().Value(httpTargetKey{}).(*httpTarget)
 			pr.Out.URL = t.url
 			pr.Out.Host = pr.In.Host
-			// Rewrite starts without the client's X-Forwarded-*; set
-			// ours, and replace Forwarded and X-Real-IP for the same
-			// reason: only wsedge says who the client is.
-			pr.SetXForwarded()
-			pr.Out.Header.Del("Forwarded")
-			pr.Out.Header.Del("X-Real-Ip")
-			if ip := clientIP(pr.In); ip != "" {
-				pr.Out.Header.Set("X-Real-Ip", ip)
-			}
+			// Only wsedge, or a trusted proxy before it, says who the
+			// client is.
+			setForwarded(pr.Out.Header, pr.In)
 			// Only WebSocket upgrades switch protocols, and not on this
 			// path: no h2c or other tunnels through a plain request.
 			pr.Out.Header.Del("Upgrade")

@@ -82,11 +82,11 @@ func (s *Server) serveOn(role int, ln net.Listener) {
 	hs := s.newHTTPServer(role == roleTLS)
 	e := &endpoint{ln: ln, hs: hs}
 	s.endpoints[role] = e
-	accept := ln
+	accept := s.proxyProtocolListener(ln)
 	if role == roleTLS {
 		// TLS over reactor sockets, so that the relay can take an
 		// upgraded connection over, TLS state and all.
-		accept = tls.NewListener(reactor.Listener(ln), hs.TLSConfig)
+		accept = tls.NewListener(reactor.Listener(accept), hs.TLSConfig)
 	}
 	s.log.Info("listening", "addr", ln.Addr().String(), "tls", role == roleTLS)
 	s.listening.Go(func() {

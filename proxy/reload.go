@@ -76,6 +76,7 @@ func (s *Server) Reload(cfg Config, next *Runtime) (int, error) {
 	}
 	s.settings.Store(settingsFrom(cfg)) // for connections from now on
 	s.closeRemoved.Store(cfg.Reload.closeRemoved())
+	s.proxyProtocol.Store(cfg.Listen.ProxyProtocol)
 	s.attachTraffic(next)
 	s.runtime.Store(next)
 	s.swapListeners(cfg.Listen, opened, changed)

@@ -14,6 +14,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/netset"
 	"github.com/wsedge/wsedge/internal/origin"
 	"github.com/wsedge/wsedge/internal/reactor"
 	"github.com/wsedge/wsedge/routes"
@@ -30,6 +31,10 @@ type Runtime struct {
 	table  *routes.Table
 	routes []*route // by index in the configuration
 	env    targetSettings
+	// trusted are the trusted_proxies; ips the top-level allow and deny,
+	// for requests no route matches.
+	trusted netset.Set
+	ips     ipRules
 
 	stopHealth context.CancelFunc // nil while health checks are not running
 	health     sync.WaitGroup
@@ -46,6 +51,8 @@ type route struct {
 	runtime *Runtime
 	// origins says which pages may open a WebSocket on the route.
 	origins origin.Policy
+	// ips are the client networks the route admits.
+	ips ipRules
 }
 
 // targetSettings are the settings outside the routes that targets are
@@ -68,6 +75,9 @@ func Build(cfg Config, log *slog.Logger, prev *Runtime) (*Runtime, error) {
 		return nil, fmt.Errorf("build routes: %w", err)
 	}
 	rt := &Runtime{table: table, env: settingsOf(cfg)}
+	// Validated: nothing here fails.
+	rt.trusted, _ = netset.Parse("trusted_proxies", cfg.TrustedProxies)
+	rt.ips = parseIPRules(cfg.Allow, cfg.Deny)
 	env := targetEnv(cfg, log)
 	var errs []error
 	for i := range cfg.Routes {
@@ -79,7 +89,11 @@ func Build(cfg Config, log *slog.Logger, prev *Runtime) (*Runtime, error) {
 			}
 		}
 		policy, _ := origin.Parse(originsOf(cfg, &cfg.Routes[i])) // validated
-		rt.routes = append(rt.routes, &route{Route: cfg.Routes[i], target: t, runtime: rt, origins: policy})
+		ips := rt.ips
+		if r := &cfg.Routes[i]; r.Allow != nil || r.Deny != nil {
+			ips = parseIPRules(r.Allow, r.Deny)
+		}
+		rt.routes = append(rt.routes, &route{Route: cfg.Routes[i], target: t, runtime: rt, origins: policy, ips: ips})
 	}
 	if len(errs) > 0 {
 		rt.closeExcept(prev)
@@ -157,6 +171,22 @@ func targetEnv(cfg Config, log *slog.Logger) upstream.Env {
 		WrapConn:     reactor.Wrap,
 		TCPKeepAlive: tcpKeepAlive(cfg.Keepalive.PingInterval.D()),
 	}
+}
+
+// parseIPRules builds validated allow and deny lists.
+func parseIPRules(allow, deny []string) ipRules {
+	a, _ := netset.Parse("allow", allow)
+	d, _ := netset.Parse("deny", deny)
+	return ipRules{allow: a, deny: d}
+}
+
+// ipRulesFor are the allow and deny rules of rt, or the top-level ones
+// for a request no route matched (nil).
+func (r *Runtime) ipRulesFor(rt *route) ipRules {
+	if rt == nil {
+		return r.ips
+	}
+	return rt.ips
 }
 
 // match finds the route for r, or nil.

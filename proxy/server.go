@@ -101,6 +101,8 @@ type Server struct {
 	settings atomic.Pointer[connSettings]
 	// closeRemoved is reload.close_removed of the last configuration.
 	closeRemoved atomic.Bool
+	// proxyProtocol is listen.proxy_protocol of the last configuration.
+	proxyProtocol atomic.Bool
 }
 
 // Listeners are the sockets a Server accepts on; either may be nil.
@@ -134,6 +136,7 @@ func New(cfg Config, rt *Runtime, deps Deps) (*Server, error) {
 	}
 	s.settings.Store(settingsFrom(cfg))
 	s.closeRemoved.Store(cfg.Reload.closeRemoved())
+	s.proxyProtocol.Store(cfg.Listen.ProxyProtocol)
 	s.redirect.Store(&redirect{})
 	handshakeTimeout := cfg.Limits.HandshakeTimeout.D()
 	s.upgrader = websocket.Upgrader{

@@ -12,6 +12,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/netset"
 	"github.com/wsedge/wsedge/internal/origin"
 	"github.com/wsedge/wsedge/upstream"
 )
@@ -36,6 +37,13 @@ type Route struct {
 	// subdomains. Unset: the top-level origins, else same-host for
 	// built-in handlers and any (the backend decides) for backends.
 	Origins []string `yaml:"origins"`
+	// Allow and Deny are the client networks the route admits and
+	// refuses (403), as CIDRs or addresses: a client in Deny is refused,
+	// and when Allow is set a client outside it is too. Unset (absent):
+	// the top-level allow and deny; an empty list overrides them with
+	// nothing.
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
 	// Config says where matching requests go: a backend or a handler.
 	upstream.Config `yaml:",inline"`
 }
@@ -92,6 +100,7 @@ func (r *Route) validate() error {
 		errs = append(errs, conftypes.Field("host", err))
 	}
 	errs = append(errs, CheckOrigins("origins", r.Origins))
+	errs = append(errs, CheckNetworks(r.Allow, r.Deny))
 	params, err := pathParams(r.Path)
 	if err != nil {
 		errs = append(errs, conftypes.Field("path", err))
@@ -142,6 +151,14 @@ func CheckOrigins(field string, entries []string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CheckNetworks checks an allow and a deny list of networks, entry by
+// entry under "allow[i]" and "deny[i]".
+func CheckNetworks(allow, deny []string) error {
+	_, aerr := netset.Parse("allow", allow)
+	_, derr := netset.Parse("deny", deny)
+	return errors.Join(aerr, derr)
 }
 
 func validateHost(host string) error {

@@ -5,6 +5,7 @@ package wstest
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +22,12 @@ import (
 // something that has no event to wait on, instead of sleeping.
 func Eventually(t testing.TB, limit time.Duration, cond func() bool) {
 	t.Helper()
+	EventuallyOr(t, limit, cond, func() string { return fmt.Sprintf("condition not met within %v", limit) })
+}
+
+// EventuallyOr is Eventually with a failure message made when it fails.
+func EventuallyOr(t testing.TB, limit time.Duration, cond func() bool, failure func() string) {
+	t.Helper()
 	deadline := time.After(limit)
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
@@ -28,7 +35,7 @@ func Eventually(t testing.TB, limit time.Duration, cond func() bool) {
 		select {
 		case <-tick.C:
 		case <-deadline:
-			t.Fatalf("condition not met within %v", limit)
+			t.Fatal(failure())
 		}
 	}
 }
