@@ -19,6 +19,12 @@
 // reloads wsedge's configuration under load and counts what was dropped
 // (see reloadload.go); bench/reload-under-load runs it.
 //
+//	go run ./cmd/wsbench slowloris [-plain] [-n 5000] [-duration 30s]
+//
+// holds n half-open handshakes against wsedge while a probe keeps
+// connecting, and reports the probe's handshake times and wsedge's memory
+// per half-open connection (see slowloris.go); bench/slowloris runs it.
+//
 // Everything listens on loopback. Binaries (wsedge, wsload) are built into
 // a temporary directory along with the configurations, a generated ECDSA
 // certificate and the logs.
@@ -43,6 +49,8 @@ func main() {
 			os.Exit(runIdleScale(os.Args[2:]))
 		case "reload":
 			os.Exit(runReloadUnderLoad(os.Args[2:]))
+		case "slowloris":
+			os.Exit(runSlowloris(os.Args[2:]))
 		}
 	}
 	os.Exit(run())
