@@ -36,14 +36,12 @@ type builtinConn struct {
 // upgrade then fails.
 func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route, h upstream.Handler, params httprouter.Params) {
 	start := time.Now()
-	if err := checkClientHandshake(r); err != nil {
+	tk, err := s.admitWebSocket(r, rt)
+	if err != nil {
 		s.writeError(w, r, rt, err)
 		return
 	}
-	if !s.tracker.accepting() {
-		s.writeError(w, r, rt, errDraining)
-		return
-	}
+	defer func() { s.tracker.release(tk) }() // nil once a connection carries it
 	session, err := h.Open(r, params)
 	if err != nil {
 		s.writeError(w, r, rt, err)
@@ -58,6 +56,7 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route,
 	}
 	hj.conn.count(rt.traffic)
 	bc := &builtinConn{lifecycle: newLifecycle(s, rt, r.RemoteAddr), ws: ws, peer: hj.conn}
+	bc.ticket, tk = tk, nil
 	if bc.cs.maxMessageBytes > 0 {
 		ws.SetReadLimit(bc.cs.maxMessageBytes)
 	}

@@ -66,6 +66,41 @@ type LimitsConfig struct {
 	// is closed; it also bounds the closing handshake. Default 10s; 0
 	// disables it.
 	WriteTimeout conftypes.Duration `yaml:"write_timeout"`
+	// MaxHeaderBytes bounds a request's header block (nginx's
+	// large_client_header_buffers); a bigger one gets 431. Default 64KiB.
+	MaxHeaderBytes conftypes.Size `yaml:"max_header_bytes"`
+
+	// MaxConnections bounds the upgraded connections open at once; a
+	// handshake over it gets 503 with Retry-After. Default 0: derived
+	// from the process's open-file limit at start, (RLIMIT_NOFILE - 100)
+	// / 2 (a proxied connection holds two descriptors), so the process
+	// refuses cleanly before accept fails for want of descriptors.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerIP bounds one client address's upgraded
+	// connections on all routes (IPv6 clients by their /64): 503 with
+	// Retry-After over it. Default 0: no bound. A route's limits may add
+	// a bound of its own.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// HandshakeRate is the WebSocket handshakes a second one client
+	// address (IPv6: its /64) may start, with HandshakeBurst of them at
+	// once; over it: 429 with Retry-After. Default 0: no bound.
+	HandshakeRate float64 `yaml:"handshake_rate"`
+	// HandshakeBurst is the burst HandshakeRate allows. Default 0: the
+	// rate rounded up (one second's worth), at least 1.
+	HandshakeBurst int `yaml:"handshake_burst"`
+	// HandshakeRateTable bounds the client addresses whose handshake rate
+	// is remembered; when it is full the least recently seen is
+	// forgotten. Default 65536 (about 10 MiB at most).
+	HandshakeRateTable int `yaml:"handshake_rate_table"`
+	// MaxBackendDials bounds the WebSocket dials (connect and upgrade) in
+	// progress to any one backend; a handshake that cannot get a dial
+	// slot within dial_timeout gets 503 with Retry-After. Default 0: no
+	// bound.
+	MaxBackendDials int `yaml:"max_backend_dials"`
+	// ClientMessageRate bounds the messages and bytes a second each
+	// client may send (see conftypes.MessageRate). Default: no bound. A
+	// route's limits may set its own.
+	ClientMessageRate conftypes.MessageRate `yaml:"client_message_rate"`
 }
 
 // RelayConfig is the relay section: how frames are forwarded between a
@@ -149,10 +184,12 @@ func DefaultConfig() Config {
 			PongTimeout:  conftypes.Duration(10 * time.Second),
 		},
 		Limits: LimitsConfig{
-			MaxMessageBytes:  1 << 20,
-			HandshakeTimeout: conftypes.Duration(10 * time.Second),
-			DialTimeout:      conftypes.Duration(3 * time.Second),
-			WriteTimeout:     conftypes.Duration(10 * time.Second),
+			MaxMessageBytes:    1 << 20,
+			HandshakeTimeout:   conftypes.Duration(10 * time.Second),
+			DialTimeout:        conftypes.Duration(3 * time.Second),
+			WriteTimeout:       conftypes.Duration(10 * time.Second),
+			MaxHeaderBytes:     64 << 10,
+			HandshakeRateTable: 1 << 16,
 		},
 		Shutdown: ShutdownConfig{
 			DrainTimeout: conftypes.Duration(30 * time.Second),
@@ -254,5 +291,26 @@ func (l *LimitsConfig) validate() error {
 	if l.WriteTimeout < 0 {
 		errs = append(errs, conftypes.Field("limits.write_timeout", errors.New("must not be negative")))
 	}
+	if l.MaxHeaderBytes < 1<<10 || l.MaxHeaderBytes > 1<<20 {
+		errs = append(errs, conftypes.Field("limits.max_header_bytes", errors.New("want 1KiB to 1MiB")))
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"max_connections", float64(l.MaxConnections)},
+		{"max_connections_per_ip", float64(l.MaxConnectionsPerIP)},
+		{"handshake_rate", l.HandshakeRate},
+		{"handshake_burst", float64(l.HandshakeBurst)},
+		{"max_backend_dials", float64(l.MaxBackendDials)},
+	} {
+		if f.v < 0 {
+			errs = append(errs, conftypes.Field("limits."+f.name, errors.New("must not be negative")))
+		}
+	}
+	if l.HandshakeRateTable < 1 {
+		errs = append(errs, conftypes.Field("limits.handshake_rate_table", errors.New("must be at least 1")))
+	}
+	errs = append(errs, conftypes.Under("limits.client_message_rate", l.ClientMessageRate.Validate()))
 	return errors.Join(errs...)
 }

@@ -45,12 +45,15 @@ func (e *refusal) Error() string { return e.reason }
 // client gets.
 func statusFor(err error) int {
 	var he *refusal
+	var le *limitError
 	var ne net.Error
 	var nb *upstream.NoBackendError
 	switch {
 	case errors.As(err, &he):
 		return he.status
-	case errors.As(err, &nb):
+	case errors.As(err, &le):
+		return le.status
+	case errors.As(err, &nb), errors.Is(err, upstream.ErrDialsBusy):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errNoRoute), errors.Is(err, upstream.ErrNotFound):
 		return http.StatusNotFound
@@ -70,8 +73,16 @@ func statusFor(err error) int {
 // clientMessage is the short body sent with a status: enough for a person
 // to understand, nothing about backend addresses.
 func clientMessage(status int, err error) string {
-	if errors.Is(err, errDraining) {
+	var le *limitError
+	switch {
+	case errors.Is(err, errDraining):
 		return "service unavailable: the server is shutting down"
+	case errors.As(err, &le) && status == http.StatusTooManyRequests:
+		return "too many requests: too many WebSocket handshakes from this address, retry later"
+	case errors.As(err, &le):
+		return "service unavailable: connection limit reached (" + le.limit + "), retry later"
+	case errors.Is(err, upstream.ErrDialsBusy):
+		return "service unavailable: the backend is busy, retry later"
 	}
 	switch status {
 	case http.StatusBadGateway:
@@ -87,8 +98,8 @@ func clientMessage(status int, err error) string {
 }
 
 // writeError answers a request that failed before any response was sent,
-// and logs why: gateway errors at warn, refusals at info, a few lines a
-// second per status at most (see logLimiter).
+// and logs why: gateway errors at warn, refusals (limits included) at
+// info, a few lines a second per status at most (see logLimiter).
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, err error, attrs ...any) {
 	status := statusFor(err)
 	if status == http.StatusUpgradeRequired || websocket.IsWebSocketUpgrade(r) {
@@ -102,7 +113,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, e
 	case http.StatusUpgradeRequired:
 		h.Set("Upgrade", "websocket")
 		h.Set("Connection", "Upgrade")
-	case http.StatusServiceUnavailable:
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		h.Set("Retry-After", retryAfter(err))
 	}
 	var he *refusal
@@ -116,7 +127,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, e
 		return
 	}
 	level := slog.LevelInfo
-	if status >= 500 {
+	var le *limitError
+	if errors.As(err, &le) {
+		attrs = append(attrs, "limit", le.limit) // the edge's own policy: info
+	} else if status >= 500 {
 		level = slog.LevelWarn
 	}
 	attrs = append([]any{"status", status, "path", r.URL.Path, "client", r.RemoteAddr, "err", err}, attrs...)
@@ -126,12 +140,17 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, e
 	s.log.Log(r.Context(), level, "request refused", attrs...)
 }
 
-// retryAfter is the Retry-After value for a 503: when the first backend
-// may be back, or a few seconds while shutting down.
+// retryAfter is the Retry-After value for a 503 or 429: when the first
+// backend may be back, when the client's handshake rate allows another,
+// or a few seconds (a full connection limit, a busy backend, a drain).
 func retryAfter(err error) string {
 	var nb *upstream.NoBackendError
-	if errors.As(err, &nb) {
+	var le *limitError
+	switch {
+	case errors.As(err, &nb):
 		return nb.RetryAfterSeconds()
+	case errors.As(err, &le):
+		return le.retryAfterSeconds()
 	}
 	return "5"
 }

@@ -13,6 +13,9 @@ import (
 // The client is who a trusted proxy says, and the allow and deny rules
 // come first, before anything about the request is told.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.TLS != nil && s.deps.HSTS != "" {
+		w.Header().Set("Strict-Transport-Security", s.deps.HSTS)
+	}
 	runtime := s.runtime.Load()
 	r = fromTrustedProxy(r, runtime.trusted)
 	rt, params := runtime.match(r)

@@ -32,6 +32,9 @@ type lifecycle struct {
 	endedBy endedBy       // who began the end, and the close code involved
 	endCode uint16        // (zero: none), for the metrics
 	started int64
+	// ticket is the connection's place under the connection limits; the
+	// tracker gives it back when the connection is done.
+	ticket *ticket
 
 	// alarm runs the owner's tick at due: the next ping, a ping's
 	// verdict, a write timeout or the end of the closing handshake.

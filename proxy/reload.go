@@ -28,8 +28,9 @@ var ErrNeedsRestart = errors.New("changed: this section takes effect at a restar
 func (s *Server) Runtime() *Runtime { return s.runtime.Load() }
 
 // Reloadable reports, as conftypes.FieldErrors, what in cfg a reload
-// cannot apply: the relay and shutdown sections (they take effect at a
-// restart), and turning keepalive pings on or off (the listeners' TCP
+// cannot apply: the relay and shutdown sections and
+// limits.max_header_bytes (they take effect at a restart), and turning
+// keepalive pings on or off (the listeners' TCP
 // keepalive, set when they were bound, follows it). A reload that
 // changes one is refused as a whole.
 func (s *Server) Reloadable(cfg Config) error {
@@ -44,6 +45,9 @@ func (s *Server) Reloadable(cfg Config) error {
 		if !reflect.DeepEqual(sec.old, sec.new) {
 			errs = append(errs, conftypes.Field(sec.path, ErrNeedsRestart))
 		}
+	}
+	if s.cfg.Limits.MaxHeaderBytes != cfg.Limits.MaxHeaderBytes {
+		errs = append(errs, conftypes.Field("limits.max_header_bytes", ErrNeedsRestart))
 	}
 	if (s.cfg.Keepalive.PingInterval > 0) != (cfg.Keepalive.PingInterval > 0) {
 		errs = append(errs, conftypes.Field("keepalive.ping_interval", errors.New("turning pings on or off takes a restart (the listeners' TCP keepalive follows it); other values reload")))
@@ -77,6 +81,9 @@ func (s *Server) Reload(cfg Config, next *Runtime) (int, error) {
 	s.settings.Store(settingsFrom(cfg)) // for connections from now on
 	s.closeRemoved.Store(cfg.Reload.closeRemoved())
 	s.proxyProtocol.Store(cfg.Listen.ProxyProtocol)
+	if rates := newHandshakeRates(&cfg.Limits); !rates.sameAs(s.handshakeRates.Load()) {
+		s.handshakeRates.Store(rates) // else what the table remembers is kept
+	}
 	s.attachTraffic(next)
 	s.runtime.Store(next)
 	s.swapListeners(cfg.Listen, opened, changed)

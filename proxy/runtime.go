@@ -53,6 +53,9 @@ type route struct {
 	origins origin.Policy
 	// ips are the client networks the route admits.
 	ips ipRules
+	// messageRate bounds what each client of the route may send: the
+	// route's limits.client_message_rate, else the top-level one.
+	messageRate conftypes.MessageRate
 }
 
 // targetSettings are the settings outside the routes that targets are
@@ -60,6 +63,7 @@ type route struct {
 // they are unchanged.
 type targetSettings struct {
 	handshakeTimeout, dialTimeout, writeTimeout, pingInterval int64
+	maxDials                                                  int
 }
 
 // Build builds the runtime of a validated Config. prev, if not nil, is
@@ -93,7 +97,11 @@ func Build(cfg Config, log *slog.Logger, prev *Runtime) (*Runtime, error) {
 		if r := &cfg.Routes[i]; r.Allow != nil || r.Deny != nil {
 			ips = parseIPRules(r.Allow, r.Deny)
 		}
-		rt.routes = append(rt.routes, &route{Route: cfg.Routes[i], target: t, runtime: rt, origins: policy, ips: ips})
+		rate := cfg.Limits.ClientMessageRate
+		if own := cfg.Routes[i].Limits.ClientMessageRate; own != nil {
+			rate = *own
+		}
+		rt.routes = append(rt.routes, &route{Route: cfg.Routes[i], target: t, runtime: rt, origins: policy, ips: ips, messageRate: rate})
 	}
 	if len(errs) > 0 {
 		rt.closeExcept(prev)
@@ -108,6 +116,7 @@ func settingsOf(cfg Config) targetSettings {
 		dialTimeout:      int64(cfg.Limits.DialTimeout),
 		writeTimeout:     int64(cfg.Limits.WriteTimeout),
 		pingInterval:     int64(cfg.Keepalive.PingInterval),
+		maxDials:         cfg.Limits.MaxBackendDials,
 	}
 }
 
@@ -170,6 +179,7 @@ func targetEnv(cfg Config, log *slog.Logger) upstream.Env {
 		WriteTimeout: cfg.Limits.WriteTimeout.D(),
 		WrapConn:     reactor.Wrap,
 		TCPKeepAlive: tcpKeepAlive(cfg.Keepalive.PingInterval.D()),
+		MaxDials:     cfg.Limits.MaxBackendDials,
 	}
 }
 

@@ -29,10 +29,6 @@ const (
 	backendReadBufferSize  = 512 // the backend's 101 response, read by gorilla's dialer
 )
 
-// maxHeaderBytes bounds a request's header block, like nginx's
-// large_client_header_buffers; plenty for cookies and tokens.
-const maxHeaderBytes = 64 << 10
-
 // idleTimeout closes plain HTTP keep-alive connections left idle.
 const idleTimeout = 2 * time.Minute
 
@@ -48,6 +44,9 @@ type Deps struct {
 	// Metrics makes the server count what /metrics reports (Collector).
 	// Off: nothing is counted.
 	Metrics bool
+	// HSTS, if set, is the Strict-Transport-Security value sent with
+	// every response on the https listener (tls.hsts, RFC 6797).
+	HSTS string
 }
 
 // ChallengeResponder answers ACME HTTP-01 challenges and passes every
@@ -103,6 +102,9 @@ type Server struct {
 	closeRemoved atomic.Bool
 	// proxyProtocol is listen.proxy_protocol of the last configuration.
 	proxyProtocol atomic.Bool
+	// handshakeRates limits each client's handshakes a second; nil:
+	// unbounded. A reload replaces it only if the rate changed.
+	handshakeRates atomic.Pointer[handshakeRates]
 }
 
 // Listeners are the sockets a Server accepts on; either may be nil.
@@ -137,6 +139,7 @@ func New(cfg Config, rt *Runtime, deps Deps) (*Server, error) {
 	s.settings.Store(settingsFrom(cfg))
 	s.closeRemoved.Store(cfg.Reload.closeRemoved())
 	s.proxyProtocol.Store(cfg.Listen.ProxyProtocol)
+	s.handshakeRates.Store(newHandshakeRates(&cfg.Limits))
 	s.redirect.Store(&redirect{})
 	handshakeTimeout := cfg.Limits.HandshakeTimeout.D()
 	s.upgrader = websocket.Upgrader{
@@ -281,7 +284,7 @@ func (s *Server) newHTTPServer(withTLS bool) *http.Server {
 		Handler:           handler,
 		ReadHeaderTimeout: s.settings.Load().handshakeTimeout, // also bounds the TLS handshake
 		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
+		MaxHeaderBytes:    int(s.cfg.Limits.MaxHeaderBytes), // a reload needs a restart to change it
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	// HTTP/1.1 only: a WebSocket upgrade is an HTTP/1.1 mechanism.

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"net/http"
+	"net/netip"
 	"sync"
 
 	"github.com/wsedge/wsedge/upstream"
@@ -19,6 +21,25 @@ type drainable interface {
 	// servedBy returns the route the connection was opened on and its
 	// backend (nil for a built-in).
 	servedBy() (*route, *upstream.Backend)
+	// admitted is the connection's place under the connection limits.
+	admitted() *ticket
+}
+
+// admitted: see drainable.
+func (lc *lifecycle) admitted() *ticket { return lc.ticket }
+
+// ticket is one connection's place under the connection limits, taken
+// at the handshake (reserve) and given back once (release).
+type ticket struct {
+	route    string       // the route's label
+	client   netip.Prefix // see clientKey
+	released bool         // under the tracker's mu
+}
+
+// routeClient keys a client's connections on one route.
+type routeClient struct {
+	route  string
+	client netip.Prefix
 }
 
 // tracker is the one registry of live upgraded connections: http.Server's
@@ -32,16 +53,89 @@ type tracker struct {
 	// opened and closed count connections since start, for
 	// reclaimAfterBursts.
 	opened, closed uint64
+	// Connections admitted and not yet released (see reserve): in all,
+	// by route label, by client, by client on a route. Keys whose count
+	// falls to zero are deleted, so the maps hold only live clients.
+	admitted      int
+	byRoute       map[string]int
+	byClient      map[netip.Prefix]int
+	byRouteClient map[routeClient]int
 }
 
-func newTracker() *tracker { return &tracker{live: map[drainable]struct{}{}} }
+func newTracker() *tracker {
+	return &tracker{live: map[drainable]struct{}{}, byRoute: map[string]int{},
+		byClient: map[netip.Prefix]int{}, byRouteClient: map[routeClient]int{}}
+}
+
+// reserve takes a place for a connection on route from client under
+// lim, or says which limit is full (or that the server is draining). The
+// place is held until release, which the tracker calls itself once a
+// connection carrying the ticket has been added (see add and done).
+func (t *tracker) reserve(route string, client netip.Prefix, lim connLimits) (*ticket, error) {
+	rc := routeClient{route, client}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	full := ""
+	switch {
+	case t.draining:
+		return nil, errDraining
+	case lim.total > 0 && t.admitted >= lim.total:
+		full = limitConnections
+	case lim.route > 0 && t.byRoute[route] >= lim.route:
+		full = limitRouteConnections
+	case lim.client > 0 && t.byClient[client] >= lim.client:
+		full = limitClient
+	case lim.routeClient > 0 && t.byRouteClient[rc] >= lim.routeClient:
+		full = limitRouteClient
+	}
+	if full != "" {
+		return nil, &limitError{limit: full, status: http.StatusServiceUnavailable, retry: connRetry}
+	}
+	t.admitted++
+	t.byRoute[route]++
+	t.byClient[client]++
+	t.byRouteClient[rc]++
+	return &ticket{route: route, client: client}, nil
+}
+
+// release gives tk's place back; a nil or released ticket is ignored.
+func (t *tracker) release(tk *ticket) {
+	if tk == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.releaseLocked(tk)
+}
+
+func (t *tracker) releaseLocked(tk *ticket) {
+	if tk == nil || tk.released {
+		return
+	}
+	tk.released = true
+	t.admitted--
+	decrement(t.byRoute, tk.route)
+	decrement(t.byClient, tk.client)
+	decrement(t.byRouteClient, routeClient{tk.route, tk.client})
+}
+
+// decrement counts one less for k, deleting the key at zero.
+func decrement[K comparable](m map[K]int, k K) {
+	if m[k] <= 1 {
+		delete(m, k)
+		return
+	}
+	m[k]--
+}
 
 // add registers c and reports true, or reports false once draining has
-// begun; the caller then closes c with 1001 itself.
+// begun (c's ticket is then released); the caller closes c with 1001
+// itself.
 func (t *tracker) add(c drainable) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.draining {
+		t.releaseLocked(c.admitted())
 		return false
 	}
 	t.live[c] = struct{}{}
@@ -55,6 +149,7 @@ func (t *tracker) done(c drainable) {
 	t.mu.Lock()
 	delete(t.live, c)
 	t.closed++
+	t.releaseLocked(c.admitted())
 	t.mu.Unlock()
 	t.wg.Done()
 }

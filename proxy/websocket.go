@@ -20,14 +20,12 @@ import (
 func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, rt *route, pool *upstream.Pool, params httprouter.Params) {
 	start := time.Now()
 	label := rt.Label()
-	if err := checkClientHandshake(r); err != nil {
+	tk, err := s.admitWebSocket(r, rt)
+	if err != nil {
 		s.writeError(w, r, rt, err)
 		return
 	}
-	if !s.tracker.accepting() {
-		s.writeError(w, r, rt, errDraining)
-		return
-	}
+	defer func() { s.tracker.release(tk) }() // nil once a session carries it
 	ctx, cancel := context.WithTimeout(r.Context(), s.settings.Load().handshakeTimeout)
 	offered := websocket.Subprotocols(r)
 	up, resp, err := pool.DialWebSocket(ctx, upstream.DialRequest{
@@ -69,7 +67,9 @@ func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 		"subprotocol", clientWS.Subprotocol(), "handshake", time.Since(start).Round(time.Microsecond))
 	// From here frames are relayed on the raw connections: gorilla's Conn
 	// (which has read nothing past the request) is dropped.
-	s.newSession(rt, r.RemoteAddr, up).start(clientWS.NetConn())
+	ss := s.newSession(rt, r.RemoteAddr, up)
+	ss.ticket, tk = tk, nil
+	ss.start(clientWS.NetConn())
 	s.metrics.upgraded(rt, start)
 }
 

@@ -44,8 +44,41 @@ type Route struct {
 	// nothing.
 	Allow []string `yaml:"allow"`
 	Deny  []string `yaml:"deny"`
+	// Limits are the route's own connection and message limits.
+	Limits Limits `yaml:"limits"`
 	// Config says where matching requests go: a backend or a handler.
 	upstream.Config `yaml:",inline"`
+}
+
+// Limits are a route's own limits (issue 10); what is unset takes the
+// top-level limits section.
+type Limits struct {
+	// MaxConnections bounds the route's upgraded connections open at
+	// once: 503 with Retry-After over it. 0 (the default): bounded only
+	// by the top-level limits.max_connections.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerIP bounds one client address's (IPv6: its /64's)
+	// upgraded connections on this route; the top-level
+	// limits.max_connections_per_ip, which counts them on every route,
+	// applies as well. 0 (the default): no bound of the route's own.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// ClientMessageRate is the route's own bound on what each client may
+	// send. Unset: the top-level limits.client_message_rate.
+	ClientMessageRate *conftypes.MessageRate `yaml:"client_message_rate"`
+}
+
+func (l *Limits) validate() error {
+	var errs []error
+	if l.MaxConnections < 0 {
+		errs = append(errs, conftypes.Field("max_connections", errors.New("must not be negative")))
+	}
+	if l.MaxConnectionsPerIP < 0 {
+		errs = append(errs, conftypes.Field("max_connections_per_ip", errors.New("must not be negative")))
+	}
+	if l.ClientMessageRate != nil {
+		errs = append(errs, conftypes.Under("client_message_rate", l.ClientMessageRate.Validate()))
+	}
+	return errors.Join(errs...)
 }
 
 // ResolvePaths makes relative file names in every route relative to dir,
@@ -101,6 +134,7 @@ func (r *Route) validate() error {
 	}
 	errs = append(errs, CheckOrigins("origins", r.Origins))
 	errs = append(errs, CheckNetworks(r.Allow, r.Deny))
+	errs = append(errs, conftypes.Under("limits", r.Limits.validate()))
 	params, err := pathParams(r.Path)
 	if err != nil {
 		errs = append(errs, conftypes.Field("path", err))

@@ -33,6 +33,10 @@ type Backend struct {
 	dialer    websocket.Dialer
 	transport *http.Transport
 	log       *slog.Logger
+	// dialSlots holds a token per dial in progress; nil without
+	// Env.MaxDials. A handshake waits up to dialWait for one.
+	dialSlots chan struct{}
+	dialWait  time.Duration
 	*health
 }
 
@@ -62,6 +66,9 @@ func newBackend(tpl *URLTemplate, index int, env Env, tlsConfig *tls.Config, h *
 		h = new(health)
 	}
 	b := &Backend{url: tpl, index: index, id: hashString(tpl.String()), log: env.Log, health: h}
+	if env.MaxDials > 0 {
+		b.dialSlots, b.dialWait = make(chan struct{}, env.MaxDials), env.DialTimeout
+	}
 	netDialer := &net.Dialer{Timeout: env.DialTimeout, KeepAlive: env.TCPKeepAlive}
 	dial := netDialer.DialContext
 	if sock := tpl.Socket(); sock != "" {
@@ -137,6 +144,12 @@ func (b *Backend) dialWebSocket(ctx context.Context, req *DialRequest) (*Conn, *
 	if err != nil {
 		return nil, nil, err
 	}
+	if b.dialSlots != nil {
+		if err := b.takeDialSlot(ctx); err != nil {
+			return nil, nil, fmt.Errorf("dial backend %s: %w", withoutQuery(target), err)
+		}
+		defer func() { <-b.dialSlots }()
+	}
 	d := b.dialer
 	d.Subprotocols = req.Subprotocols
 	ws, resp, err := d.DialContext(ctx, target, req.Header)
@@ -186,4 +199,26 @@ func loadCAPool(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("read CA bundle %s: no PEM certificate in it", file)
 	}
 	return pool, nil
+}
+
+// takeDialSlot waits for one of the backend's dial slots, up to the dial
+// timeout: a backend that has had its dials in progress for that long is
+// overloaded, and the client hears so (ErrDialsBusy, a 503) rather than
+// waiting out its whole handshake.
+func (b *Backend) takeDialSlot(ctx context.Context) error {
+	select {
+	case b.dialSlots <- struct{}{}:
+		return nil
+	default:
+	}
+	wait := time.NewTimer(b.dialWait)
+	defer wait.Stop()
+	select {
+	case b.dialSlots <- struct{}{}:
+		return nil
+	case <-wait.C:
+		return ErrDialsBusy
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrDialsBusy, ctx.Err())
+	}
 }

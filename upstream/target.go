@@ -39,6 +39,11 @@ type Env struct {
 	// backends, as net.Dialer's KeepAlive: zero for Go's default, negative
 	// to disable.
 	TCPKeepAlive time.Duration
+	// MaxDials bounds the WebSocket dials in progress to each backend
+	// (limits.max_backend_dials): a handshake waits up to DialTimeout for
+	// one to finish, as HAProxy queues for a server's maxconn, then gives
+	// up with ErrDialsBusy. Zero: no bound.
+	MaxDials int
 }
 
 // Kind is what a route points at, as its Config says.
