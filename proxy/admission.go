@@ -74,20 +74,28 @@ func clientKey(a netip.Addr) netip.Prefix {
 
 // admitWebSocket admits r's handshake on rt, or says why not: a
 // malformed handshake (400, 405, 426), a client over its handshake rate
-// (429), a full connection limit or a draining server (503). The ticket
-// holds the connection's place until it is released: by the tracker once
-// a connection carrying it is added, else by the caller.
-func (s *Server) admitWebSocket(r *http.Request, rt *route) (*ticket, error) {
+// (429), a full connection limit or a draining server (503), the route's
+// auth server's refusal (or 503, 504 when it fails). The cheap checks
+// come first, so a flood never reaches the auth server. The ticket holds
+// the connection's place until it is released: by the tracker once a
+// connection carrying it is added, else by the caller. The request
+// returned is the one to serve (see authorize).
+func (s *Server) admitWebSocket(r *http.Request, rt *route) (*http.Request, *ticket, error) {
 	if err := checkClientHandshake(r); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	key := clientKey(clientAddr(r))
 	if wait, ok := s.handshakeRates.Load().allow(key, time.Now()); !ok {
-		return nil, &limitError{limit: limitHandshakeRate, status: http.StatusTooManyRequests, retry: wait}
+		return nil, nil, &limitError{limit: limitHandshakeRate, status: http.StatusTooManyRequests, retry: wait}
 	}
 	tk, err := s.tracker.reserve(rt.Label(), key, connLimitsFor(s.settings.Load(), rt))
 	if err != nil {
-		return nil, fmt.Errorf("admit handshake: %w", err)
+		return nil, nil, fmt.Errorf("admit handshake: %w", err)
 	}
-	return tk, nil
+	admitted, err := s.authorize(r, rt)
+	if err != nil {
+		s.tracker.release(tk)
+		return nil, nil, err
+	}
+	return admitted, tk, nil
 }

@@ -36,11 +36,12 @@ type builtinConn struct {
 // upgrade then fails.
 func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route, h upstream.Handler, params httprouter.Params) {
 	start := time.Now()
-	tk, err := s.admitWebSocket(r, rt)
+	admitted, tk, err := s.admitWebSocket(r, rt)
 	if err != nil {
 		s.writeError(w, r, rt, err)
 		return
 	}
+	r = admitted
 	defer func() { s.tracker.release(tk) }() // nil once a connection carries it
 	session, err := h.Open(r, params)
 	if err != nil {
@@ -73,8 +74,8 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route,
 		bc.goAway(&routeGoneFarewell)
 	}
 	s.metrics.upgraded(rt, start)
-	s.log.Info("websocket opened", "route", rt.Label(), "handler", rt.Handler, "client", r.RemoteAddr,
-		"subprotocol", ws.Subprotocol(), "handshake", time.Since(start).Round(time.Microsecond))
+	s.log.Info("websocket opened", append([]any{"route", rt.Label(), "handler", rt.Handler, "client", r.RemoteAddr,
+		"subprotocol", ws.Subprotocol(), "handshake", time.Since(start).Round(time.Microsecond)}, queryAttrs(r)...)...)
 	// Served on a goroutine of its own, for the reason session.start
 	// gives; the tracker owns it.
 	go bc.serve(session)

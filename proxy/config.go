@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/forwardauth"
 	"github.com/wsedge/wsedge/internal/netset"
 	"github.com/wsedge/wsedge/routes"
 )
@@ -171,8 +172,12 @@ type Config struct {
 	// logs, limits, hashing and allow/deny use is then the one they
 	// report; from any other peer those headers are removed. Default:
 	// none.
-	TrustedProxies []string      `yaml:"trusted_proxies"`
-	Routes         routes.Config `yaml:"routes"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Auth is the forward authentication of routes that set none (see
+	// internal/forwardauth): every request, WebSocket or plain, is first
+	// asked of an auth server. Default: none.
+	Auth   *forwardauth.Config `yaml:"auth"`
+	Routes routes.Config       `yaml:"routes"`
 }
 
 // DefaultConfig returns the configuration a file starts from: a YAML file
@@ -212,6 +217,9 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, routes.CheckOrigins("origins", c.Origins))
 	errs = append(errs, routes.CheckNetworks(c.Allow, c.Deny))
+	if c.Auth != nil {
+		errs = append(errs, conftypes.Under("auth", c.Auth.Validate()))
+	}
 	if _, err := netset.Parse("trusted_proxies", c.TrustedProxies); err != nil {
 		errs = append(errs, err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsedge/wsedge/internal/forwardauth"
 	"github.com/wsedge/wsedge/upstream"
 )
 
@@ -46,6 +47,7 @@ func (e *refusal) Error() string { return e.reason }
 func statusFor(err error) int {
 	var he *refusal
 	var le *limitError
+	var ad *authDenied
 	var ne net.Error
 	var nb *upstream.NoBackendError
 	switch {
@@ -53,7 +55,11 @@ func statusFor(err error) int {
 		return he.status
 	case errors.As(err, &le):
 		return le.status
-	case errors.As(err, &nb), errors.Is(err, upstream.ErrDialsBusy):
+	case errors.As(err, &ad):
+		return ad.verdict.Status
+	case errors.Is(err, forwardauth.ErrTimeout):
+		return http.StatusGatewayTimeout
+	case errors.As(err, &nb), errors.Is(err, upstream.ErrDialsBusy), errors.Is(err, forwardauth.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errNoRoute), errors.Is(err, upstream.ErrNotFound):
 		return http.StatusNotFound
@@ -83,6 +89,10 @@ func clientMessage(status int, err error) string {
 		return "service unavailable: connection limit reached (" + le.limit + "), retry later"
 	case errors.Is(err, upstream.ErrDialsBusy):
 		return "service unavailable: the backend is busy, retry later"
+	case errors.Is(err, forwardauth.ErrUnavailable):
+		return "service unavailable: authentication is unavailable"
+	case errors.Is(err, forwardauth.ErrTimeout):
+		return "gateway timeout: authentication did not answer in time"
 	}
 	switch status {
 	case http.StatusBadGateway:
@@ -121,7 +131,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, e
 		// RFC 6455 section 4.4: name the version we speak.
 		h.Set("Sec-WebSocket-Version", "13")
 	}
-	http.Error(w, clientMessage(status, err), status)
+	if ad := (*authDenied)(nil); errors.As(err, &ad) {
+		writeAuthRefusal(w, r, ad.verdict)
+	} else {
+		http.Error(w, clientMessage(status, err), status)
+	}
 	ok, suppressed := s.refusalLog.allow(status, time.Now())
 	if !ok {
 		return
@@ -133,7 +147,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, e
 	} else if status >= 500 {
 		level = slog.LevelWarn
 	}
-	attrs = append([]any{"status", status, "path", r.URL.Path, "client", r.RemoteAddr, "err", err}, attrs...)
+	attrs = append(append([]any{"status", status, "path", r.URL.Path}, queryAttrs(r)...), append([]any{"client", r.RemoteAddr, "err", err}, attrs...)...)
 	if suppressed > 0 {
 		attrs = append(attrs, "suppressed_since_last", suppressed)
 	}

@@ -52,7 +52,12 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, p
 		rt.target.serveWebSocket(s, w, r, rt, params)
 		return
 	}
-	rt.target.serveHTTP(s, w, r, rt, params)
+	admitted, err := s.authorize(r, rt)
+	if err != nil {
+		s.writeError(w, r, rt, err)
+		return
+	}
+	rt.target.serveHTTP(s, w, admitted, rt, params)
 }
 
 // redirecting reports whether r came in on the plain listener while that

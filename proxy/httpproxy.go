@@ -44,8 +44,9 @@ func (s *Server) proxyHTTP(w http.ResponseWriter, r *http.Request, rt *route, po
 	start := time.Now()
 	rec := &accessRecorder{ResponseWriter: w}
 	s.reverse.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), httpTargetKey{}, t)))
-	s.log.Info("http request", "route", rt.Label(), "method", r.Method, "path", r.URL.Path,
-		"status", rec.status(), "bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond), "client", r.RemoteAddr)
+	s.log.Info("http request", append([]any{"route", rt.Label(), "method", r.Method, "path", r.URL.Path,
+		"status", rec.status(), "bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond), "client", r.RemoteAddr},
+		queryAttrs(r)...)...)
 }
 
 // accessRecorder notes a proxied response's status and size for the

@@ -14,6 +14,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/forwardauth"
 	"github.com/wsedge/wsedge/internal/netset"
 	"github.com/wsedge/wsedge/internal/origin"
 	"github.com/wsedge/wsedge/internal/reactor"
@@ -35,6 +36,8 @@ type Runtime struct {
 	// for requests no route matches.
 	trusted netset.Set
 	ips     ipRules
+	// checkers are the routes' forward auth checkers, the runtime's own.
+	checkers []*forwardauth.Checker
 
 	stopHealth context.CancelFunc // nil while health checks are not running
 	health     sync.WaitGroup
@@ -56,6 +59,8 @@ type route struct {
 	// messageRate bounds what each client of the route may send: the
 	// route's limits.client_message_rate, else the top-level one.
 	messageRate conftypes.MessageRate
+	// auth asks an auth server about each request; nil: none.
+	auth *forwardauth.Checker
 }
 
 // targetSettings are the settings outside the routes that targets are
@@ -101,7 +106,8 @@ func Build(cfg Config, log *slog.Logger, prev *Runtime) (*Runtime, error) {
 		if own := cfg.Routes[i].Limits.ClientMessageRate; own != nil {
 			rate = *own
 		}
-		rt.routes = append(rt.routes, &route{Route: cfg.Routes[i], target: t, runtime: rt, origins: policy, ips: ips, messageRate: rate})
+		rt.routes = append(rt.routes, &route{Route: cfg.Routes[i], target: t, runtime: rt, origins: policy, ips: ips,
+			messageRate: rate, auth: rt.checkerFor(cfg.Auth, cfg.Routes[i].Auth)})
 	}
 	if len(errs) > 0 {
 		rt.closeExcept(prev)
@@ -249,8 +255,35 @@ func (rt *Runtime) Close() error {
 	return rt.closeExcept(nil)
 }
 
-// closeExcept closes the targets that next does not also use.
+// checkerFor is the forward auth checker of a route configured with
+// own, under the top-level global: the route's own, else one shared by
+// the routes that inherit global, else nil.
+func (rt *Runtime) checkerFor(global, own *forwardauth.Config) *forwardauth.Checker {
+	cfg := own
+	if cfg == nil {
+		cfg = global
+	}
+	if cfg == nil || !cfg.Enabled() {
+		return nil
+	}
+	if own == nil {
+		for _, r := range rt.routes {
+			if r.Auth == nil && r.auth != nil {
+				return r.auth
+			}
+		}
+	}
+	c := forwardauth.New(*cfg)
+	rt.checkers = append(rt.checkers, c)
+	return c
+}
+
+// closeExcept closes the targets that next does not also use, and the
+// runtime's auth checkers' idle connections.
 func (rt *Runtime) closeExcept(next *Runtime) error {
+	for _, c := range rt.checkers {
+		c.Close()
+	}
 	var errs []error
 	for _, r := range rt.routes {
 		if !next.uses(r.target) {

@@ -20,11 +20,12 @@ import (
 func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, rt *route, pool *upstream.Pool, params httprouter.Params) {
 	start := time.Now()
 	label := rt.Label()
-	tk, err := s.admitWebSocket(r, rt)
+	admitted, tk, err := s.admitWebSocket(r, rt)
 	if err != nil {
 		s.writeError(w, r, rt, err)
 		return
 	}
+	r = admitted
 	defer func() { s.tracker.release(tk) }() // nil once a session carries it
 	ctx, cancel := context.WithTimeout(r.Context(), s.settings.Load().handshakeTimeout)
 	offered := websocket.Subprotocols(r)
@@ -63,8 +64,8 @@ func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 		s.log.Debug("client upgrade failed", "route", label, "client", r.RemoteAddr, "err", err)
 		return
 	}
-	s.log.Info("websocket opened", "route", label, "backend", up.URL, "client", r.RemoteAddr,
-		"subprotocol", clientWS.Subprotocol(), "handshake", time.Since(start).Round(time.Microsecond))
+	s.log.Info("websocket opened", append([]any{"route", label, "backend", up.URL, "client", r.RemoteAddr,
+		"subprotocol", clientWS.Subprotocol(), "handshake", time.Since(start).Round(time.Microsecond)}, queryAttrs(r)...)...)
 	// From here frames are relayed on the raw connections: gorilla's Conn
 	// (which has read nothing past the request) is dropped.
 	ss := s.newSession(rt, r.RemoteAddr, up)

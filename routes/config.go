@@ -12,6 +12,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/forwardauth"
 	"github.com/wsedge/wsedge/internal/netset"
 	"github.com/wsedge/wsedge/internal/origin"
 	"github.com/wsedge/wsedge/upstream"
@@ -46,6 +47,10 @@ type Route struct {
 	Deny  []string `yaml:"deny"`
 	// Limits are the route's own connection and message limits.
 	Limits Limits `yaml:"limits"`
+	// Auth is the route's forward authentication (see
+	// internal/forwardauth). Unset: the top-level auth; `auth: {off:
+	// true}` turns that off for the route.
+	Auth *forwardauth.Config `yaml:"auth"`
 	// Config says where matching requests go: a backend or a handler.
 	upstream.Config `yaml:",inline"`
 }
@@ -135,6 +140,9 @@ func (r *Route) validate() error {
 	errs = append(errs, CheckOrigins("origins", r.Origins))
 	errs = append(errs, CheckNetworks(r.Allow, r.Deny))
 	errs = append(errs, conftypes.Under("limits", r.Limits.validate()))
+	if r.Auth != nil {
+		errs = append(errs, conftypes.Under("auth", r.Auth.Validate()))
+	}
 	params, err := pathParams(r.Path)
 	if err != nil {
 		errs = append(errs, conftypes.Field("path", err))
