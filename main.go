@@ -151,7 +151,7 @@ func newApp(cfg *config.File, log *slog.Logger) (*app, error) {
 	a := &app{log: log, cfg: cfg, reloads: newReloadMetrics()}
 	a.reloads.counted(nil) // the configuration loaded at start
 	a.reloadStatus = reloadStatus{Version: buildVersion(), LastSuccess: time.Now()}
-	deps := proxy.Deps{Log: log, Metrics: cfg.Admin.Enabled()}
+	deps := proxy.Deps{Log: log, Metrics: cfg.Admin.Enabled(), HSTS: cfg.TLS.HSTSHeader()}
 	if cfg.TLS.Enabled() {
 		m, err := tlsconf.New(cfg.TLS, log.With("component", "tls"))
 		if err != nil {

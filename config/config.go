@@ -139,5 +139,14 @@ func (f *File) Validate() error {
 	if f.TLS.ACME != nil && f.Listen.HTTPS == "" {
 		errs = append(errs, conftypes.Field("tls.acme", errors.New("ACME certificates are served on the https listener: set listen.https")))
 	}
+	if f.TLS.ACME.HTTP01() && f.Listen.HTTP == "" {
+		// Reported at the choice rather than at the missing listen.http:
+		// the choice is what asks for the plain listener, and dropping
+		// it is the other fix.
+		errs = append(errs, conftypes.Field("tls.acme.challenge", errors.New("http-01 challenges are answered on the plain listener: set listen.http (e.g. :80), or use tls-alpn-01")))
+	}
+	if f.TLS.HSTS > 0 && f.Listen.HTTPS == "" {
+		errs = append(errs, conftypes.Field("tls.hsts", errors.New("the Strict-Transport-Security header is sent only on the https listener: set listen.https")))
+	}
 	return errors.Join(errs...)
 }

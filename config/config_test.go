@@ -88,6 +88,12 @@ func TestBadConfigsReportEveryProblem(t *testing.T) {
 			{26, `routes[2].balance (route "logs"): only used with backends`},
 			{30, `routes[3].backends (route "both"): set backend or backends, not both`},
 		}},
+		{"bad_acme_http01.yaml", []problem{
+			{6, `tls.acme.challenge: http-01 challenges are answered on the plain listener: set listen.http (e.g. :80)`},
+		}},
+		{"bad_hsts.yaml", []problem{
+			{5, `tls.hsts: 500ms is below 1s and would send max-age=0, which tells browsers to forget this host's HSTS policy`},
+		}},
 		{"bad_flow_placeholder.yaml", []problem{
 			{2, `YAML syntax: did not find expected ',' or ']' (line 3: inside [ ] a URL with {placeholders} must be quoted`},
 		}},
@@ -245,5 +251,64 @@ func TestOnlyNamedListeners(t *testing.T) {
 	}
 	if f.Listen.HTTP != "" {
 		t.Errorf("listen.http: %q, want none", f.Listen.HTTP)
+	}
+}
+
+// TestTLSCrossChecks: the tls settings that depend on a listener, and
+// the values only the whole file can judge, each reported at its line.
+func TestTLSCrossChecks(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       []problem // nil: accepted
+	}{
+		{"hsts without https", "listen:\n  http: \":8080\"\ntls:\n  hsts: 1y\n",
+			[]problem{{4, "tls.hsts: the Strict-Transport-Security header is sent only on the https listener: set listen.https"}}},
+		{"negative hsts", "listen:\n  https: \":8443\"\ntls:\n  self_signed: [localhost]\n  hsts: -1d\n",
+			[]problem{{5, "tls.hsts: must not be negative"}}},
+		{"include_subdomains without hsts", "listen:\n  https: \":8443\"\ntls:\n  self_signed: [localhost]\n  hsts_include_subdomains: true\n",
+			[]problem{{5, "tls.hsts_include_subdomains: set hsts too"}}},
+		{"hsts", "listen:\n  https: \":8443\"\ntls:\n  self_signed: [localhost]\n  hsts: 1y\n  hsts_include_subdomains: true\n", nil},
+		{"unknown challenge", "listen:\n  https: \":443\"\n  http: \":80\"\ntls:\n  acme:\n    hosts: [example.com]\n    challenge: dns-01\n",
+			[]problem{{7, `tls.acme.challenge: "dns-01": want "tls-alpn-01" or "http-01"`}}},
+		{"http-01 with listen.http", "listen:\n  https: \":443\"\n  http: \":80\"\ntls:\n  acme:\n    hosts: [example.com]\n    challenge: http-01\n", nil},
+		{"tls-alpn-01 without listen.http", "listen:\n  https: \":443\"\ntls:\n  acme:\n    hosts: [example.com]\n    challenge: tls-alpn-01\n", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			routes := "routes:\n  - path: /echo\n    handler: echo\n"
+			_, err := Parse("inline.yaml", []byte(tc.yaml+routes), t.TempDir())
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("Parse: %v, want it accepted", err)
+				}
+				return
+			}
+			var errs *Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("Parse: got %v, want *Errors", err)
+			}
+			if len(errs.Problems) != len(tc.want) {
+				t.Errorf("got %d problems, want %d:\n%s", len(errs.Problems), len(tc.want), err)
+			}
+			for i, want := range tc.want {
+				if i >= len(errs.Problems) {
+					break
+				}
+				got := errs.Problems[i]
+				if got.Line != want.line || !strings.Contains(got.String(), want.contains) {
+					t.Errorf("problem %d: got %q, want line %d with %q", i, got, want.line, want.contains)
+				}
+			}
+		})
+	}
+}
+
+func TestHSTSParsed(t *testing.T) {
+	f, err := Parse("inline", []byte("listen:\n  https: \"127.0.0.1:0\"\ntls:\n  self_signed: [localhost]\n  hsts: 1y\nroutes:\n  - path: /e\n    handler: echo\n"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.TLS.HSTSHeader(), "max-age=31536000"; got != want {
+		t.Errorf("tls.hsts: 1y: header %q, want %q", got, want)
 	}
 }

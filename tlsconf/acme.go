@@ -39,7 +39,36 @@ type ACMEConfig struct {
 	// CA is an extra PEM bundle to trust for the directory's HTTPS (a
 	// private CA, a test CA). Optional.
 	CA string `yaml:"ca"`
+	// Challenge is the challenge type wsedge means the CA to validate:
+	//
+	//   - "tls-alpn-01" (the default): answered in the TLS handshake on
+	//     the https listener (RFC 8737), which offers acme-tls/1 in ALPN.
+	//     With listen.http set, HTTP-01 is answered there too, and
+	//     autocert falls back to it if a TLS-ALPN-01 validation fails.
+	//   - "http-01": answered on the plain listener, which is then
+	//     required (listen.http, on port 80 for a public CA: RFC 8555
+	//     section 8.3). acme-tls/1 is not offered, so TLS-ALPN-01 cannot
+	//     succeed. autocert has no setting for the challenge type: it
+	//     always tries TLS-ALPN-01 first and HTTP-01 only once that
+	//     fails (golang.org/x/crypto/acme/autocert, verifyRFC and
+	//     supportedChallengeTypes). So each new authorization starts with
+	//     one TLS-ALPN-01 validation the CA sees fail, then a second order
+	//     answered with HTTP-01 (TestACMEChallengeChoice): a certificate
+	//     takes about a second longer, and the failure counts against the
+	//     CA's failed-validation limit (Let's Encrypt: 5 per account,
+	//     name and hour). What it buys: the plain listener is required at
+	//     load rather than found missing at the first order, and the https
+	//     listener never answers acme-tls/1 (when what is in front of port
+	//     443 should not, or cannot, carry TLS-ALPN-01). The default
+	//     already falls back to HTTP-01 when listen.http is set.
+	Challenge string `yaml:"challenge"`
 }
+
+// Challenge types (ACMEConfig.Challenge).
+const (
+	ChallengeTLSALPN01 = "tls-alpn-01"
+	ChallengeHTTP01    = "http-01"
+)
 
 // DefaultACMECache is ACMEConfig.Cache's default.
 const DefaultACMECache = "certs/acme"
@@ -49,6 +78,18 @@ func (a *ACMEConfig) cacheDir() string {
 		return DefaultACMECache
 	}
 	return a.Cache
+}
+
+// HTTP01 reports whether the section chose the http-01 challenge, which
+// needs the plain listener: the configuration loader checks that it is
+// set.
+func (a *ACMEConfig) HTTP01() bool { return a != nil && a.Challenge == ChallengeHTTP01 }
+
+func (a *ACMEConfig) challenge() string {
+	if a.Challenge == "" {
+		return ChallengeTLSALPN01
+	}
+	return a.Challenge
 }
 
 func (a *ACMEConfig) directoryURL() string {
@@ -77,6 +118,11 @@ func (a *ACMEConfig) validate() error {
 	if u, err := url.Parse(a.directoryURL()); err != nil || u.Scheme != "https" || u.Host == "" {
 		errs = append(errs, conftypes.Field("directory", fmt.Errorf("%q is not an https:// URL", a.Directory)))
 	}
+	switch a.Challenge {
+	case "", ChallengeTLSALPN01, ChallengeHTTP01:
+	default:
+		errs = append(errs, conftypes.Field("challenge", fmt.Errorf("%q: want %q or %q", a.Challenge, ChallengeTLSALPN01, ChallengeHTTP01)))
+	}
 	return errors.Join(errs...)
 }
 
@@ -96,11 +142,15 @@ func loadCertPool(file string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// acmeIssuer obtains certificates for its hosts and answers both challenge
-// types: TLS-ALPN-01 through the handshake, HTTP-01 through HTTPHandler.
+// acmeIssuer obtains certificates for its hosts and answers the challenge
+// types: TLS-ALPN-01 through the handshake (unless http01), HTTP-01
+// through HTTPHandler.
 type acmeIssuer struct {
 	manager *autocert.Manager
 	hosts   map[string]bool
+	// http01: tls.acme.challenge is http-01, so acme-tls/1 is not
+	// offered and TLS-ALPN-01 validations fail (see Challenge).
+	http01 bool
 }
 
 func newACMEIssuer(cfg *ACMEConfig, log *slog.Logger) (*acmeIssuer, error) {
@@ -138,7 +188,7 @@ func newACMEIssuer(cfg *ACMEConfig, log *slog.Logger) (*acmeIssuer, error) {
 		Email:  cfg.Email,
 		Client: &acme.Client{DirectoryURL: cfg.directoryURL(), HTTPClient: httpClient},
 	}
-	return &acmeIssuer{manager: m, hosts: hosts}, nil
+	return &acmeIssuer{manager: m, hosts: hosts, http01: cfg.HTTP01()}, nil
 }
 
 // covers reports whether name is one of the hosts.

@@ -41,6 +41,17 @@ type Config struct {
 	// WatchInterval is how often certificate files are checked for
 	// changes. Default 2s; 0 disables watching (SIGHUP still reloads).
 	WatchInterval conftypes.Duration `yaml:"watch_interval"`
+	// HSTS is the max-age of the Strict-Transport-Security header sent
+	// with every response on the https listener (RFC 6797 section 6.1),
+	// e.g. "1y": browsers that saw it use https only for this host until
+	// it expires, so a downgrade to ws:// or http:// cannot be forced on
+	// them. Whole seconds are sent; at least 1s. Zero (the default): no
+	// header, nothing is pinned.
+	HSTS conftypes.Duration `yaml:"hsts"`
+	// HSTSIncludeSubdomains adds includeSubDomains to the header, pinning
+	// every subdomain of the host as well (RFC 6797 section 6.1.2): set it
+	// only when all of them serve https. Needs HSTS. Default false.
+	HSTSIncludeSubdomains bool `yaml:"hsts_include_subdomains"`
 }
 
 // DefaultWatchInterval is WatchInterval's default.
@@ -101,6 +112,7 @@ func (c *Config) Validate() error {
 	if c.WatchInterval < 0 {
 		errs = append(errs, conftypes.Field("watch_interval", errors.New("must not be negative")))
 	}
+	errs = append(errs, c.validateHSTS())
 	if c.ACME != nil {
 		errs = append(errs, conftypes.Under("acme", c.ACME.validate()))
 	}

@@ -80,7 +80,7 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 			return nil, conftypes.Under("acme", err)
 		}
 		m.acme = a
-		log.Info("ACME enabled", "hosts", cfg.ACME.Hosts, "directory", cfg.ACME.directoryURL(), "cache", cfg.ACME.cacheDir())
+		log.Info("ACME enabled", "hosts", cfg.ACME.Hosts, "directory", cfg.ACME.directoryURL(), "cache", cfg.ACME.cacheDir(), "challenge", cfg.ACME.challenge())
 	}
 	if len(m.files) == 0 && m.selfSigned == nil && m.acme == nil {
 		return nil, errors.New("tls: no certificate configured")
@@ -195,10 +195,13 @@ func (m *Manager) HTTPHandler(fallback http.Handler) http.Handler {
 // tickets on (Go rotates their keys), and ALPN that offers only http/1.1,
 // because a WebSocket upgrade is an HTTP/1.1 mechanism (RFC 6455 section
 // 4.1): a client that prefers h2 still lands on HTTP/1.1 and can upgrade.
-// With ACME, acme-tls/1 is offered too, for TLS-ALPN-01 (RFC 8737).
+// With ACME, acme-tls/1 is offered too, for TLS-ALPN-01 (RFC 8737),
+// unless tls.acme.challenge is http-01: then a validator's acme-tls/1
+// handshake fails (no_application_protocol), and autocert turns to
+// HTTP-01 on the plain listener.
 func (m *Manager) TLSConfig() *tls.Config {
 	protos := []string{"http/1.1"}
-	if m.acme != nil {
+	if m.acme != nil && !m.acme.http01 {
 		protos = append(protos, acme.ALPNProto)
 	}
 	return &tls.Config{

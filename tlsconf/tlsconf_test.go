@@ -274,6 +274,13 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"acme wildcard", Config{ACME: &ACMEConfig{Hosts: []string{"*.example.test"}}}, false, []string{"acme.hosts[0]", "DNS-01"}},
 		{"acme plain http directory", Config{ACME: &ACMEConfig{Hosts: []string{"x.test"}, Directory: "http://ca.test/dir"}}, false, []string{"acme.directory"}},
 		{"bad min version", Config{SelfSigned: []string{"localhost"}, MinVersion: "1.1"}, false, []string{"min_version"}},
+		{"acme unknown challenge", Config{ACME: &ACMEConfig{Hosts: []string{"x.test"}, Challenge: "dns-01"}}, false,
+			[]string{`acme.challenge: "dns-01": want "tls-alpn-01" or "http-01"`}},
+		{"negative hsts", Config{SelfSigned: []string{"localhost"}, HSTS: -1}, false, []string{"hsts: must not be negative"}},
+		{"hsts below a second", Config{SelfSigned: []string{"localhost"}, HSTS: conftypes.Duration(999 * time.Millisecond)}, false,
+			[]string{"hsts: 999ms is below 1s and would send max-age=0, which tells browsers to forget"}},
+		{"include_subdomains without hsts", Config{SelfSigned: []string{"localhost"}, HSTSIncludeSubdomains: true}, false,
+			[]string{"hsts_include_subdomains: set hsts too"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
