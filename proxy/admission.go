@@ -41,6 +41,7 @@ const (
 	limitClient           = "max_connections_per_ip"
 	limitRouteClient      = "route max_connections_per_ip"
 	limitHandshakeRate    = "handshake_rate"
+	limitBackendDials     = "max_backend_dials"
 )
 
 // connLimits are the bounds a handshake is admitted under; zero is none.

@@ -26,11 +26,7 @@ func (s *Server) authorize(r *http.Request, rt *route) (*http.Request, error) {
 	if rt.auth == nil {
 		return r, nil
 	}
-	proto := "http"
-	if r.TLS != nil {
-		proto = "https"
-	}
-	v, err := rt.auth.Check(r.Context(), r, forwardauth.Client{IP: clientIP(r), Proto: proto})
+	v, err := rt.auth.Check(r.Context(), r, forwardauth.Client{IP: clientIP(r), Proto: schemeOf(r)})
 	if err != nil {
 		return nil, err
 	}

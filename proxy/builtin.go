@@ -49,7 +49,7 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route,
 		return
 	}
 	hj := &activityHijacker{ResponseWriter: w}
-	ws, err := s.builtinUpgrader.Upgrade(hj, r, nil)
+	ws, err := s.builtinUpgrader.Upgrade(hj, r, w.Header()) // wsedge's own (Strict-Transport-Security)
 	if err != nil {
 		session.Abandon()
 		s.log.Debug("client upgrade failed", "route", rt.Label(), "client", r.RemoteAddr, "err", err)
@@ -89,9 +89,24 @@ func (bc *builtinConn) serve(session upstream.Session) {
 	bc.setEnd(endedByBackend, 0, "handler finished")
 	bc.mu.Unlock()
 	bc.ws.Close()
-	bc.logClosed()
+	if rate := bc.peer.rate.Load(); rate != nil {
+		// Serve has returned, and with it every read: the budget is
+		// this goroutine's.
+		rate.release()
+		bc.logClosed("client_paused", rate.pauses)
+	} else {
+		bc.logClosed()
+	}
 	bc.countEnd()
 	bc.srv.tracker.done(bc)
+}
+
+// start starts the lifecycle, and puts the client's reads under the
+// route's client_message_rate (issue 10) before the handler reads. It
+// stands in for lifecycle.start, which it calls.
+func (bc *builtinConn) start(a alarm) {
+	bc.peer.limit(bc)
+	bc.lifecycle.start(a)
 }
 
 // tick runs when the timer fires: the keepalive verdict and ping, and the
@@ -183,7 +198,8 @@ func (a runtimeAlarm) cancel()         { a.t.Stop() }
 // activityConn is a built-in connection's socket, counting what the client
 // sends: any frame, data or control, is a sign of life for keepalive.
 // With metrics, it also counts the messages and bytes each way, once the
-// handshake is over (count).
+// handshake is over (count). On a route with a client_message_rate, it
+// keeps the client to it (limit).
 type activityConn struct {
 	net.Conn
 	reads   atomic.Int64 // bytes read from the client
@@ -193,6 +209,9 @@ type activityConn struct {
 	// written (gorilla serializes its writers) as in and out count them.
 	traffic *traffic
 	in, out frameCounter
+	// rate is the client's budget, if any: set before the handler reads,
+	// and read by Close from any goroutine.
+	rate atomic.Pointer[builtinBudget]
 }
 
 // builtinShard is the traffic shard built-in connections count in: they
@@ -205,17 +224,39 @@ const builtinShard = 0
 func (c *activityConn) count(t *traffic) { c.traffic = t }
 
 func (c *activityConn) Read(p []byte) (int, error) {
+	if b := c.rate.Load(); b != nil {
+		return c.readLimited(b, p)
+	}
+	n, err := c.readSocket(p)
+	if n > 0 {
+		c.counted(c.in.feed(p[:n]), n) // also for oneByteClose, metrics or not
+	}
+	return n, err
+}
+
+// readSocket reads from the client; while it waits, keepalive may judge
+// the client's silence.
+func (c *activityConn) readSocket(p []byte) (int, error) {
 	c.waiting.Store(true)
 	n, err := c.Conn.Read(p)
 	c.waiting.Store(false)
 	c.reads.Add(int64(n))
-	if n > 0 {
-		messages := c.in.feed(p[:n]) // also for oneByteClose, metrics or not
-		if c.traffic != nil {
-			c.traffic.add(builtinShard, toBackend, messages, n)
-		}
-	}
 	return n, err
+}
+
+// counted adds messages received and bytes read to the traffic counters.
+func (c *activityConn) counted(messages int64, bytes int) {
+	if c.traffic != nil && (messages > 0 || bytes > 0) {
+		c.traffic.add(builtinShard, toBackend, messages, bytes)
+	}
+}
+
+// Close closes the connection, ending a pause its reader may be in.
+func (c *activityConn) Close() error {
+	if b := c.rate.Load(); b != nil {
+		b.close()
+	}
+	return c.Conn.Close()
 }
 
 func (c *activityConn) Write(p []byte) (int, error) {

@@ -115,6 +115,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, e
 	if status == http.StatusUpgradeRequired || websocket.IsWebSocketUpgrade(r) {
 		s.metrics.handshake(rt, strconv.Itoa(status))
 	}
+	limit := limitOf(err)
+	if limit != "" {
+		s.metrics.limitRefused(rt, limit)
+	}
 	if rt != nil {
 		attrs = append([]any{"route", rt.Label()}, attrs...)
 	}
@@ -141,17 +145,29 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, e
 		return
 	}
 	level := slog.LevelInfo
-	var le *limitError
-	if errors.As(err, &le) {
-		attrs = append(attrs, "limit", le.limit) // the edge's own policy: info
-	} else if status >= 500 {
-		level = slog.LevelWarn
+	if le := (*limitError)(nil); status >= 500 && !errors.As(err, &le) {
+		level = slog.LevelWarn // a gateway error; a full limit is the edge's own policy
+	}
+	if limit != "" {
+		attrs = append(attrs, "limit", limit)
 	}
 	attrs = append(append([]any{"status", status, "path", r.URL.Path}, queryAttrs(r)...), append([]any{"client", r.RemoteAddr, "err", err}, attrs...)...)
 	if suppressed > 0 {
 		attrs = append(attrs, "suppressed_since_last", suppressed)
 	}
 	s.log.Log(r.Context(), level, "request refused", attrs...)
+}
+
+// limitOf names the limit that refused a request, or "" if none did.
+func limitOf(err error) string {
+	var le *limitError
+	switch {
+	case errors.As(err, &le):
+		return le.limit
+	case errors.Is(err, upstream.ErrDialsBusy):
+		return limitBackendDials
+	}
+	return ""
 }
 
 // retryAfter is the Retry-After value for a 503 or 429: when the first

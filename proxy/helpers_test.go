@@ -59,7 +59,8 @@ func handlerRoute(path, handler string) routes.Route {
 
 // startProxy validates cfg and serves it on fresh loopback listeners (plus
 // a TLS one with a generated certificate when withTLS), until the test ends.
-func startProxy(t testing.TB, cfg Config, withTLS bool) *testProxy {
+// Each of deps, if any, adjusts the Deps the server is built with.
+func startProxy(t testing.TB, cfg Config, withTLS bool, deps ...func(*Deps)) *testProxy {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config does not validate: %v", err)
@@ -85,7 +86,11 @@ func startProxy(t testing.TB, cfg Config, withTLS bool) *testProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, rt, Deps{Log: slog.New(tp.log), TLS: tlsConfig})
+	d := Deps{Log: slog.New(tp.log), TLS: tlsConfig}
+	for _, adjust := range deps {
+		adjust(&d)
+	}
+	srv, err := New(cfg, rt, d)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

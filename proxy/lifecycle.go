@@ -37,7 +37,8 @@ type lifecycle struct {
 	ticket *ticket
 
 	// alarm runs the owner's tick at due: the next ping, a ping's
-	// verdict, a write timeout or the end of the closing handshake.
+	// verdict, a write timeout, the end of the closing handshake, or
+	// (a session's) the end of the client's pause for its message rate.
 	alarm    alarm
 	due      int64
 	nextPing int64 // zero without keepalive
@@ -171,7 +172,8 @@ func (lv *liveness) verdictAt(pongTimeout time.Duration) int64 {
 // dead reports, once the pong timeout has passed since the ping, whether
 // the leg stayed silent; otherwise it clears the ping so the next can be
 // judged. A leg that was not being read (held back while the other leg
-// could not take more) cannot be judged: its answer may sit unread.
+// could not take more, or paused for its message rate) cannot be judged:
+// its answer may sit unread.
 func (lv *liveness) dead(now int64, pongTimeout time.Duration, activity int64, beingRead bool) bool {
 	if lv.pingSent == 0 || now < lv.pingSent+int64(pongTimeout) {
 		return false

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -82,7 +83,7 @@ func TestConnectionLimits(t *testing.T) {
 			backend := startBackend(t, echoConn)
 			cfg := testConfig(backendRoute("/a", backend.wsURL("/")), backendRoute("/b", backend.wsURL("/")), handlerRoute("/echo", "echo"))
 			tc.configure(&cfg)
-			tp := startProxy(t, cfg, false)
+			tp := startProxy(t, cfg, false, withMetrics)
 			var held []*websocket.Conn
 			for _, h := range tc.held {
 				c, resp, err := tp.dialFrom(t, h[0], tp.plainURL+h[1], nil, nil)
@@ -101,6 +102,9 @@ func TestConnectionLimits(t *testing.T) {
 			tp.log.waitFor(t, "request refused", func(a map[string]string) bool {
 				return a["status"] == "503" && a["limit"] == tc.limit && strings.HasPrefix(a["client"], tc.refused[0]+":")
 			})
+			if n := counterValue(t, tp.srv.metrics.limitRefusals, tc.refused[1], tc.limit); n != 20 {
+				t.Errorf("wsedge_limit_refusals_total{route=%q,limit=%q} = %v, want 20", tc.refused[1], tc.limit, n)
+			}
 			if tc.admitted[0] != "" {
 				if _, resp, err := tp.dialFrom(t, tc.admitted[0], tp.plainURL+tc.admitted[1], nil, nil); err != nil {
 					t.Errorf("%s from %s, under its limits: %v (status %d)", tc.admitted[1], tc.admitted[0], err, statusOf(resp))
@@ -129,7 +133,7 @@ func TestHandshakeRate(t *testing.T) {
 	cfg := testConfig(handlerRoute("/echo", "echo"))
 	cfg.Limits.HandshakeRate = 0.1 // one every 10 s
 	cfg.Limits.HandshakeBurst = 2
-	tp := startProxy(t, cfg, false)
+	tp := startProxy(t, cfg, false, withMetrics)
 	for i := range 2 {
 		if _, resp, err := tp.dialFrom(t, "127.0.0.2", tp.plainURL+"/echo", nil, nil); err != nil {
 			t.Fatalf("handshake %d of the burst: %v (status %d)", i+1, err, statusOf(resp))
@@ -145,6 +149,9 @@ func TestHandshakeRate(t *testing.T) {
 	tp.log.waitFor(t, "request refused", func(a map[string]string) bool {
 		return a["status"] == "429" && a["limit"] == limitHandshakeRate && strings.HasPrefix(a["client"], "127.0.0.2:")
 	})
+	if n := counterValue(t, tp.srv.metrics.limitRefusals, "/echo", limitHandshakeRate); n != 10 {
+		t.Errorf("wsedge_limit_refusals_total{limit=handshake_rate} = %v, want 10", n)
+	}
 	if _, resp, err := tp.dialFrom(t, "127.0.0.3", tp.plainURL+"/echo", nil, nil); err != nil {
 		t.Errorf("another client: %v (status %d)", err, statusOf(resp))
 	}
@@ -264,7 +271,7 @@ func TestMaxBackendDials(t *testing.T) {
 	cfg := testConfig(backendRoute("/a", "ws://"+front.Listener.Addr().String()+"/"))
 	cfg.Limits.MaxBackendDials = 1
 	cfg.Limits.DialTimeout = conftypes.Duration(200 * time.Millisecond) // also the wait for a slot
-	tp := startProxy(t, cfg, false)
+	tp := startProxy(t, cfg, false, withMetrics)
 	first := make(chan struct{})
 	go func() {
 		defer close(first)
@@ -291,8 +298,11 @@ func TestMaxBackendDials(t *testing.T) {
 		t.Fatal("the first handshake did not finish")
 	}
 	tp.log.waitFor(t, "request refused", func(a map[string]string) bool {
-		return a["status"] == "503" && strings.Contains(a["err"], "too many dials in progress")
+		return a["status"] == "503" && a["limit"] == limitBackendDials && strings.Contains(a["err"], "too many dials in progress")
 	})
+	if n := counterValue(t, tp.srv.metrics.limitRefusals, "/a", limitBackendDials); n != 1 {
+		t.Errorf("wsedge_limit_refusals_total{limit=max_backend_dials} = %v, want 1", n)
+	}
 	if _, resp, err := tp.dialFrom(t, "127.0.0.3", tp.plainURL+"/a", nil, nil); err != nil {
 		t.Errorf("once the dial slot is free: %v (status %d)", err, statusOf(resp))
 	}
@@ -330,5 +340,38 @@ func TestDefaultMaxConnections(t *testing.T) {
 	cfg := testConfig(routes.Route{Path: "/echo"})
 	if cs := settingsFrom(cfg); cs.maxConnections != connectionsForFiles(openFileLimit()) {
 		t.Errorf("default max_connections %d, want %d", cs.maxConnections, connectionsForFiles(openFileLimit()))
+	}
+}
+
+// TestHSTS: with tls.hsts, every response on the https listener carries
+// Strict-Transport-Security (a refusal too), and none on the plain one.
+func TestHSTS(t *testing.T) {
+	backend := startBackend(t, echoConn)
+	cfg := testConfig(handlerRoute("/echo", "echo"), backendRoute("/app", backend.wsURL("/")))
+	tp := startProxy(t, cfg, true, func(d *Deps) { d.HSTS = "max-age=31536000" })
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tp.roots, ServerName: "127.0.0.1"}}}
+	defer client.CloseIdleConnections()
+	for _, base := range []string{"https" + strings.TrimPrefix(tp.tlsURL, "wss"), tp.httpURL()} {
+		for _, path := range []string{"/echo", "/nowhere"} {
+			resp, err := client.Get(base + path)
+			if err != nil {
+				t.Errorf("GET %s%s: %v", base, path, err)
+				continue
+			}
+			resp.Body.Close()
+			want := ""
+			if resp.TLS != nil {
+				want = "max-age=31536000"
+			}
+			if got := resp.Header.Get("Strict-Transport-Security"); got != want {
+				t.Errorf("GET %s%s (%d): Strict-Transport-Security %q, want %q", base, path, resp.StatusCode, got, want)
+			}
+		}
+	}
+	for _, path := range []string{"/echo", "/app"} {
+		_, resp, err := tp.dialFrom(t, "127.0.0.2", tp.tlsURL+path, nil, nil)
+		if err != nil || resp.Header.Get("Strict-Transport-Security") != "max-age=31536000" {
+			t.Errorf("wss handshake on %s: %v, Strict-Transport-Security %q", path, err, resp.Header.Get("Strict-Transport-Security"))
+		}
 	}
 }

@@ -89,6 +89,8 @@ type metrics struct {
 	handshakeSeconds *prometheus.HistogramVec
 	closes           *prometheus.CounterVec
 	pingTimeouts     *prometheus.CounterVec
+	rateLimited      *prometheus.CounterVec
+	limitRefusals    *prometheus.CounterVec
 
 	mu      sync.Mutex
 	traffic map[string]*traffic // by route label
@@ -119,6 +121,14 @@ func newMetrics(s *Server, loops int) *metrics {
 			Name: "wsedge_ping_timeouts_total",
 			Help: "Legs declared dead for not answering a keepalive ping, by route and leg.",
 		}, []string{"route", "leg"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wsedge_client_rate_limited_total",
+			Help: "Clients over their limits.client_message_rate, by route and action: paused (once per pause episode) or closed (with 1008).",
+		}, []string{"route", "action"}),
+		limitRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wsedge_limit_refusals_total",
+			Help: "Handshakes refused by a limit, by route and limit: max_connections, route max_connections, max_connections_per_ip, route max_connections_per_ip, handshake_rate, max_backend_dials.",
+		}, []string{"route", "limit"}),
 		traffic: map[string]*traffic{},
 		connsDesc: prometheus.NewDesc("wsedge_connections_open",
 			"Upgraded connections open, by route and backend (empty for built-in handlers).", []string{"route", "backend"}, nil),
@@ -194,6 +204,23 @@ func (m *metrics) pingTimeout(rt *route, leg string) {
 	m.pingTimeouts.WithLabelValues(rt.Label(), leg).Inc()
 }
 
+// clientRateLimited counts a client paused (once per pause episode) or
+// closed ("paused", "closed") for its message rate.
+func (m *metrics) clientRateLimited(rt *route, action string) {
+	if m == nil {
+		return
+	}
+	m.rateLimited.WithLabelValues(rt.Label(), action).Inc()
+}
+
+// limitRefused counts a handshake a limit refused.
+func (m *metrics) limitRefused(rt *route, limit string) {
+	if m == nil {
+		return
+	}
+	m.limitRefusals.WithLabelValues(labelOf(rt), limit).Inc()
+}
+
 func labelOf(rt *route) string {
 	if rt == nil {
 		return ""
@@ -207,6 +234,8 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.handshakeSeconds.Describe(ch)
 	m.closes.Describe(ch)
 	m.pingTimeouts.Describe(ch)
+	m.rateLimited.Describe(ch)
+	m.limitRefusals.Describe(ch)
 	for _, d := range []*prometheus.Desc{m.connsDesc, m.messagesDesc, m.bytesDesc, m.backendUpDesc, m.backendFailuresDesc} {
 		ch <- d
 	}
@@ -217,6 +246,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	m.handshakeSeconds.Collect(ch)
 	m.closes.Collect(ch)
 	m.pingTimeouts.Collect(ch)
+	m.rateLimited.Collect(ch)
+	m.limitRefusals.Collect(ch)
 	m.collectConnections(ch)
 	m.collectTraffic(ch)
 	m.collectBackends(ch)

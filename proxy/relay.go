@@ -17,17 +17,33 @@ const minReadRoom = 16 << 10
 // pump reads what src has sent and relays it, until src has nothing more
 // ready, or the other leg cannot take more: then src is not read (the
 // kernel's buffers fill and the peer slows down) until drained resumes it.
+// A client over its message rate is not read either, until resumeIfDue
+// resumes it; what it was paused with is relayed before anything new is
+// read.
 func (ss *session) pump(src *leg) {
 	buf, head := ss.loop.Buffer(), ss.loop.Headroom()
+	rate := src.in.rate
 	for !ss.ended && !src.dead && !ss.heldBack(src) {
+		if rate != nil {
+			rate.now = monotime()
+			if len(rate.held) > 0 {
+				ss.relayHeld(src)
+				continue
+			}
+		}
 		n, err := readBatch(src.conn, buf[head:])
 		if n > 0 {
 			src.bytes += int64(n)
 			ss.receivedCounted(src, buf, head, n)
 		}
 		if err != nil {
-			if !errors.Is(err, reactor.ErrWouldBlock) && !ss.ended && !src.dead {
-				ss.legLost(src, "connection lost")
+			switch {
+			case !errors.Is(err, reactor.ErrWouldBlock):
+				if !ss.ended && !src.dead {
+					ss.legLost(src, "connection lost")
+				}
+			case rate != nil:
+				rate.caughtUp()
 			}
 			return
 		}
@@ -49,10 +65,14 @@ func readBatch(c *reactor.Conn, buf []byte) (int, error) {
 }
 
 // heldBack reports whether src is not read for now: the other leg has
-// output waiting. A leg whose data is discarded is always read.
+// output waiting, or src is paused for its message rate. A leg whose data
+// is discarded is always read.
 func (ss *session) heldBack(src *leg) bool {
+	if src.in.discard || src.in.over {
+		return false
+	}
 	dst := src.peer
-	return !src.in.discard && !src.in.over && !dst.dead && dst.conn.Buffered() > 0
+	return src.in.rate.paused() || !dst.dead && dst.conn.Buffered() > 0
 }
 
 // receivedCounted relays buf[head:head+n], just read from src, and adds
@@ -92,6 +112,13 @@ func (ss *session) relay(src *leg, buf []byte, r int) {
 		case scanFail:
 			ss.forward(dst, buf[r:res.out])
 			ss.legFailed(src, res.code, res.reason)
+		case scanOverRate:
+			ss.forward(dst, buf[r:res.out])
+			if !src.in.discard {
+				ss.hold(src, buf[res.next:])
+				return
+			}
+			ss.rateExceeded(src)
 		}
 		r = res.next
 	}

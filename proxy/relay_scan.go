@@ -22,6 +22,10 @@ import (
 // validate UTF-8 in text messages: that is the receiving peer's job, and
 // passing the bytes unchanged keeps each peer's own verdict.
 //
+// A client's scanner also judges each frame against the client's message
+// rate (see messageBudget), and stops before a data frame that does not
+// fit.
+//
 // A scanner is used on its session's loop only.
 type scanner struct {
 	rules *relayRules
@@ -48,6 +52,9 @@ type scanner struct {
 	// frame, or once frame boundaries are lost to a header whose length
 	// cannot be read): everything else it sends is dropped.
 	over bool
+	// rate is the client's budget (limits.client_message_rate); nil for
+	// the backend's scanner and without a rate.
+	rate *messageBudget
 }
 
 // relayRules are what the two scanners of a session share.
@@ -81,6 +88,11 @@ const (
 	scanClose
 	// scanFail: the leg broke the protocol or the message limit.
 	scanFail
+	// scanOverRate: stopped before a data frame the client's budget has
+	// no room for; next is its header. With on_exceed close the scanner
+	// discards from there on; otherwise the caller holds buf[next:] until
+	// the frame fits.
+	scanOverRate
 )
 
 // scanResult is what scan did with its input. After scanBoundary and
@@ -90,7 +102,8 @@ type scanResult struct {
 	event scanEvent
 	// out ends the bytes to forward: buf[start:out] for scan's start.
 	out int
-	// next is where to resume after scanBoundary or scanFail.
+	// next is where to resume after scanBoundary, scanFail or
+	// scanOverRate.
 	next int
 	// closeAt starts the close frame within the output (scanClose).
 	closeAt int
@@ -175,6 +188,9 @@ func (s *scanner) scan(buf []byte, start int, stopAtBoundary bool) scanResult {
 				s.keepCarry(buf[r:])
 				break
 			}
+			if s.rate != nil {
+				s.rate.charge(h.Length)
+			}
 			res, forward := s.control(&h, buf[r:r+total], n, w)
 			if forward {
 				w = moveDown(buf, w, r, total)
@@ -188,6 +204,9 @@ func (s *scanner) scan(buf []byte, start int, stopAtBoundary bool) scanResult {
 		}
 		if limit := s.rules.maxMessage; limit > 0 && h.Length > uint64(limit-s.messageBytes) {
 			return s.failFrame(w, &h, r+n, wsframe.CloseMessageTooBig, reasonTooBig)
+		}
+		if s.rate != nil && !s.rate.admit(h.Op != wsframe.OpContinuation, h.Length) {
+			return s.overRate(w, r)
 		}
 		s.startData(&h, buf[r:r+n])
 		w = moveDown(buf, w, r, n)
@@ -330,6 +349,17 @@ func parseCloseMasked(h *wsframe.Header, payload []byte) (int, []byte, *wsframe.
 func (s *scanner) fail(w, code int, reason string) scanResult {
 	s.discard = true
 	return scanResult{event: scanFail, out: w, code: code, reason: reason}
+}
+
+// overRate stops the scan before the data frame whose header is at r:
+// the client's budget has no room for it. With on_exceed close, the rest
+// of the client's stream is discarded from that frame on (its close is
+// still found).
+func (s *scanner) overRate(w, r int) scanResult {
+	if s.rate.closes {
+		s.discard = true
+	}
+	return scanResult{event: scanOverRate, out: w, next: r}
 }
 
 // failFrame fails on a frame whose header ended at next; its payload is

@@ -86,6 +86,9 @@ type Server struct {
 	tracker       *tracker
 	metrics       *metrics // nil without Deps.Metrics
 	refusalLog    logLimiter
+	// pauseLog limits the debug lines about clients paused for their
+	// message rate: a flood of throttled clients must not flood the log.
+	pauseLog logLimiter
 	// relay runs proxied connections; maskKeys are its loops' masking
 	// key sources.
 	relay    *reactor.Group

@@ -93,7 +93,9 @@ func (s *Server) newSession(rt *route, clientAddr string, up *upstream.Conn) *se
 	loop := s.relay.Next()
 	ss := &session{lifecycle: newLifecycle(s, rt, clientAddr), loop: loop, up: up}
 	ss.rules = relayRules{maxMessage: ss.cs.maxMessageBytes, keys: s.maskKeys[loop], remask: s.cfg.Relay.Remask}
-	ss.client = leg{ss: ss, peer: &ss.backend, in: scanner{rules: &ss.rules, fromClient: true}}
+	// The client's budget is read from the route it opens on: a reload
+	// changes it for new connections only.
+	ss.client = leg{ss: ss, peer: &ss.backend, in: scanner{rules: &ss.rules, fromClient: true, rate: newMessageBudget(&rt.messageRate)}}
 	ss.backend = leg{ss: ss, peer: &ss.client, in: scanner{rules: &ss.rules}}
 	return ss
 }
@@ -132,7 +134,7 @@ func (ss *session) attach(clientConn net.Conn) {
 	a, b := ss.rules.keys.next(), ss.rules.keys.next()
 	copy(ss.rules.pingToken[:4], a[:])
 	copy(ss.rules.pingToken[4:], b[:])
-	ss.loop.InitTimer(&ss.timer, ss.tick)
+	ss.loop.InitTimer(&ss.timer, ss.alarmed)
 	ss.lifecycle.start(ss)
 	if early := ss.up.Early; len(early) > 0 {
 		ss.up.Early = nil
@@ -187,12 +189,19 @@ func (ss *session) finish() {
 		l.conn.Close()
 		l.in.releaseCarry()
 	}
+	rate := ss.client.in.rate
+	rate.release()
 	ss.up.Release()
-	ss.logClosed(
+	attrs := []any{
 		"backend", ss.up.URL,
 		"client_messages", ss.client.in.messages, "client_bytes", ss.client.bytes,
 		"backend_messages", ss.backend.in.messages, "backend_bytes", ss.backend.bytes,
-		"client_close", int(ss.client.gotClose), "backend_close", int(ss.backend.gotClose))
+		"client_close", int(ss.client.gotClose), "backend_close", int(ss.backend.gotClose),
+	}
+	if rate != nil {
+		attrs = append(attrs, "client_paused", rate.pauses)
+	}
+	ss.logClosed(attrs...)
 	ss.countEnd()
 	ss.srv.tracker.done(ss)
 }
@@ -203,6 +212,16 @@ func (ss *session) legs() [2]*leg { return [2]*leg{&ss.client, &ss.backend} }
 // tick runs on the loop.
 func (ss *session) fireAt(at int64) { ss.loop.SetTimer(&ss.timer, at) }
 func (ss *session) cancel()         { ss.loop.StopTimer(&ss.timer) }
+
+// alarmed runs when the session's timer fires: the lifecycle's tick
+// (keepalive, timeouts, the closing deadline), then the end of the
+// client's pause for its message rate, if that is due. The tick comes
+// first, so a ping's verdict that falls due with the end of a pause still
+// finds the client paused, not silent.
+func (ss *session) alarmed() {
+	ss.tick()
+	ss.resumeIfDue()
+}
 
 // goAway closes both legs with f's close frames.
 func (ss *session) goAway(f *farewell) { ss.loop.Post(func() { ss.goAwayOnLoop(f) }) }

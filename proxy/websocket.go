@@ -56,7 +56,11 @@ func (s *Server) proxyWebSocket(w http.ResponseWriter, r *http.Request, rt *rout
 		s.writeError(w, r, rt, err)
 		return
 	}
-	clientWS, err := s.upgrader.Upgrade(w, r, upgradeResponseHeader(resp.Header))
+	answer := upgradeResponseHeader(resp.Header)
+	for k, vv := range w.Header() { // wsedge's own (Strict-Transport-Security)
+		answer[k] = vv
+	}
+	clientWS, err := s.upgrader.Upgrade(w, r, answer)
 	if err != nil {
 		// gorilla has answered the client.
 		up.NetConn.Close()
