@@ -2,19 +2,12 @@ package proxy
 
 import (
 	"net/http"
-	"net/textproto"
 	"strings"
 
 	"github.com/gorilla/websocket"
-)
 
-// hopByHop are the headers that describe one connection, not the message
-// (RFC 9110 section 7.6.1, RFC 7230 section 6.1), plus the proxy headers
-// that only the proxy may set.
-var hopByHop = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
+	"github.com/wsedge/wsedge/internal/hophdr"
+)
 
 // perHopWebSocket are negotiated separately on each leg: the key and accept
 // value are per handshake, the version is gorilla's, and extensions such as
@@ -29,28 +22,13 @@ var perHopWebSocket = []string{
 // proxy before it, may set them (see setForwarded).
 var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded", "X-Real-Ip"}
 
-// removeHopHeaders deletes hop-by-hop headers, including those the
-// Connection header names.
-func removeHopHeaders(h http.Header) {
-	for _, v := range h["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = textproto.TrimString(f); f != "" {
-				h.Del(f)
-			}
-		}
-	}
-	for _, k := range hopByHop {
-		delete(h, k)
-	}
-}
-
 // backendRequestHeader builds the header for the backend handshake: the
 // client's end-to-end headers (cookies, Authorization, Origin, ...), the
 // client's Host, and X-Forwarded-For/Proto/Host and X-Real-IP (see
 // setForwarded).
 func backendRequestHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
-	removeHopHeaders(h)
+	hophdr.Remove(h)
 	for _, k := range perHopWebSocket {
 		delete(h, k)
 	}
@@ -66,7 +44,7 @@ func backendRequestHeader(r *http.Request) http.Header {
 // subprotocol (which gorilla's Upgrader writes itself).
 func upgradeResponseHeader(backend http.Header) http.Header {
 	h := backend.Clone()
-	removeHopHeaders(h)
+	hophdr.Remove(h)
 	for _, k := range perHopWebSocket {
 		delete(h, k)
 	}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/wsedge/wsedge/internal/hophdr"
 )
 
 // FuzzBackendRequestHeader: whatever headers a client sends, what goes to
@@ -23,7 +25,7 @@ func FuzzBackendRequestHeader(f *testing.F) {
 		}
 		r.RemoteAddr = "192.0.2.7:40000"
 		h := backendRequestHeader(r)
-		for _, k := range append(append([]string{}, hopByHop...), perHopWebSocket...) {
+		for _, k := range append(append([]string{}, hophdr.Names...), perHopWebSocket...) {
 			if v, ok := h[http.CanonicalHeaderKey(k)]; ok {
 				t.Fatalf("%s reached the backend: %q", k, v)
 			}

@@ -250,6 +250,24 @@ func startMixedBackend(t *testing.T, upgrader websocket.Upgrader, handle func(*w
 	return b
 }
 
+// expectRequests waits for the backend's next n handshakes, then checks
+// that no other has come: what wsedge refused never reached it.
+func (b *wsBackend) expectRequests(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-b.requests:
+		case <-time.After(waitLimit):
+			t.Fatal("an admitted handshake did not reach the backend")
+		}
+	}
+	select {
+	case r := <-b.requests:
+		t.Errorf("a refused handshake reached the backend: %s %s from %s (Origin %q)", r.Method, r.URL, r.Header.Get("X-Real-Ip"), r.Header.Get("Origin"))
+	default:
+	}
+}
+
 // wsURL returns the backend's ws:// address plus path.
 func (b *wsBackend) wsURL(path string) string {
 	return "ws://" + b.Listener.Addr().String() + path

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -518,54 +516,8 @@ func BenchmarkPumpRated(b *testing.B) {
 	} {
 		for _, size := range []int{64, 16 << 10} {
 			b.Run(fmt.Sprintf("%s/%dB", tc.name, size), func(b *testing.B) {
-				benchRated(b, size, tc.rate)
+				benchForward(b, size, true, tc.rate)
 			})
 		}
-	}
-}
-
-func benchRated(b *testing.B, size int, rate conftypes.MessageRate) {
-	backendConns := make(chan net.Conn, 1)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go acceptRawBackend(b, ln, backendConns)
-	cfg := testConfig(backendRoute("/ws", "ws://"+ln.Addr().String()+"/"))
-	cfg.Limits.ClientMessageRate = rate
-	tp := startProxy(b, cfg, false)
-	client := dialRaw(b, strings.TrimPrefix(tp.plainURL, "ws://"), "/ws")
-	backend := <-backendConns
-	b.Cleanup(func() { client.Close(); backend.Close() })
-
-	frame := encodeFrame(size, true)
-	const batch = 64
-	frames := bytes.Repeat(frame, batch)
-	send := func(n int) {
-		for n > 0 {
-			k := min(n, batch)
-			if _, err := client.Write(frames[:k*len(frame)]); err != nil {
-				b.Error(err)
-				return
-			}
-			n -= k
-		}
-	}
-	counted := make(chan error, 1)
-	counter := newMessageReader(backend)
-	count := func(n int) { go func() { counted <- counter.messages(n) }() }
-	count(1000)
-	send(1000)
-	if err := <-counted; err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(size))
-	b.ReportAllocs()
-	b.ResetTimer()
-	count(b.N)
-	send(b.N)
-	if err := <-counted; err != nil {
-		b.Fatal(err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/wsedge/wsedge/internal/conftypes"
 )
 
 // BenchmarkPump measures forwarding through a running proxy, one
@@ -25,13 +27,15 @@ func BenchmarkPump(b *testing.B) {
 				dir = "client-to-backend"
 			}
 			b.Run(fmt.Sprintf("%s/%dB", dir, size), func(b *testing.B) {
-				benchForward(b, size, toBackend)
+				benchForward(b, size, toBackend, conftypes.MessageRate{})
 			})
 		}
 	}
 }
 
-func benchForward(b *testing.B, size int, toBackend bool) {
+// benchForward runs one case of BenchmarkPump, or of BenchmarkPumpRated
+// with a client_message_rate.
+func benchForward(b *testing.B, size int, toBackend bool, rate conftypes.MessageRate) {
 	backendConns := make(chan net.Conn, 1)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,7 +43,9 @@ func benchForward(b *testing.B, size int, toBackend bool) {
 	}
 	b.Cleanup(func() { ln.Close() })
 	go acceptRawBackend(b, ln, backendConns)
-	tp := startProxy(b, testConfig(backendRoute("/ws", "ws://"+ln.Addr().String()+"/")), false)
+	cfg := testConfig(backendRoute("/ws", "ws://"+ln.Addr().String()+"/"))
+	cfg.Limits.ClientMessageRate = rate
+	tp := startProxy(b, cfg, false)
 	client := dialRaw(b, strings.TrimPrefix(tp.plainURL, "ws://"), "/ws")
 	backend := <-backendConns
 	b.Cleanup(func() { client.Close(); backend.Close() })

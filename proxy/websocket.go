@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/wsedge/wsedge/internal/hophdr"
 	"github.com/wsedge/wsedge/upstream"
 )
 
@@ -85,7 +86,7 @@ func (s *Server) relayRefusal(w http.ResponseWriter, r *http.Request, resp *http
 	for k, vv := range resp.Header {
 		h[k] = vv
 	}
-	removeHopHeaders(h)
+	hophdr.Remove(h)
 	delete(h, "Content-Length") // the body may have been cut short
 	w.WriteHeader(resp.StatusCode)
 	if r.Method != http.MethodHead {

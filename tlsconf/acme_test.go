@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/acme"
 
 	"github.com/wsedge/wsedge/internal/acmetest"
+	"github.com/wsedge/wsedge/internal/wstest"
 )
 
 // acmeWait bounds obtaining one certificate from Pebble, which for
@@ -48,7 +49,7 @@ func TestACMEChallengeChoice(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			host := "challenge-" + name + ".wsedge.test"
-			httpLn, tlsLn := acmetest.ListenLoopback(t), acmetest.ListenLoopback(t)
+			httpLn, tlsLn := wstest.Listen(t), wstest.Listen(t)
 			t.Setenv("PEBBLE_AUTHZREUSE", "0") // every order validates afresh
 			p := acmetest.StartPebble(t, acmetest.PortOf(t, httpLn.Addr().String()), acmetest.PortOf(t, tlsLn.Addr().String()))
 			cfg := DefaultConfig()

@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// wsedgeConfig is wsedge in front of the backend on /ws, plain and TLS,
-// with the defaults a user gets (keepalive on).
-func wsedgeConfig(plainPort, tlsPort int, backendAddr string, cert certFiles) string {
+// wsedgeListeners is the part of a wsedge configuration every benchmark
+// shares: a plain and a TLS listener on loopback, with cert.
+func wsedgeListeners(plainPort, tlsPort int, cert certFiles) string {
 	return fmt.Sprintf(`listen:
   http: "127.0.0.1:%d"
   https: "127.0.0.1:%d"
@@ -16,10 +16,16 @@ tls:
   certificates:
     - cert: %s
       key: %s
-routes:
+`, plainPort, tlsPort, cert.cert, cert.key)
+}
+
+// wsedgeConfig is wsedge in front of the backend on /ws, plain and TLS,
+// with the defaults a user gets (keepalive on).
+func wsedgeConfig(plainPort, tlsPort int, backendAddr string, cert certFiles) string {
+	return wsedgeListeners(plainPort, tlsPort, cert) + fmt.Sprintf(`routes:
   - path: /ws
     backend: ws://%s/
-`, plainPort, tlsPort, cert.cert, cert.key, backendAddr)
+`, backendAddr)
 }
 
 // keepaliveConfig is a keepalive section to append to wsedgeConfig.

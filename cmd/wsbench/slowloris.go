@@ -214,17 +214,10 @@ func (s *slowloris) start() error {
 // slowlorisConfig is wsedge with only its built-in echo route on /echo,
 // plain and TLS, and its default limits unless handshakeTimeout is set.
 func slowlorisConfig(plainPort, tlsPort int, cert certFiles, handshakeTimeout time.Duration) string {
-	c := fmt.Sprintf(`listen:
-  http: "127.0.0.1:%d"
-  https: "127.0.0.1:%d"
-tls:
-  certificates:
-    - cert: %s
-      key: %s
-routes:
+	c := wsedgeListeners(plainPort, tlsPort, cert) + `routes:
   - path: /echo
     handler: echo
-`, plainPort, tlsPort, cert.cert, cert.key)
+`
 	if handshakeTimeout > 0 {
 		c += fmt.Sprintf("limits:\n  handshake_timeout: %v\n  dial_timeout: %v\n", handshakeTimeout, handshakeTimeout)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/wsedge/wsedge/internal/wstest"
 )
 
 // StartDNS starts a DNS server on loopback that answers A queries for any
@@ -16,7 +18,7 @@ import (
 // cleanup.
 func StartDNS(t testing.TB) string {
 	t.Helper()
-	ln := ListenLoopback(t)
+	ln := wstest.Listen(t)
 	pc, err := net.ListenPacket("udp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

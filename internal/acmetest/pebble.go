@@ -138,15 +138,3 @@ func PortOf(t testing.TB, addr string) int {
 	}
 	return n
 }
-
-// ListenLoopback listens on a free TCP port of 127.0.0.1. The listener is
-// closed at t's cleanup if nothing closed it first.
-func ListenLoopback(t testing.TB) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
-}

@@ -2,35 +2,10 @@ package forwardauth
 
 import (
 	"net/http"
-	"net/textproto"
 	"strings"
+
+	"github.com/wsedge/wsedge/internal/hophdr"
 )
-
-// hopHeaders are the hop-by-hop headers of RFC 9110 section 7.6.1, plus
-// the obsolete Keep-Alive and Proxy-Connection that old clients still
-// send, as net/http/httputil removes them. They describe one connection,
-// not the message, so neither the subrequest nor a relayed answer keeps
-// them. Proxy-Authorization is among them: it is the client's credential
-// for this proxy, not for the auth server.
-var hopHeaders = []string{
-	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
-// removeHopByHop deletes the hop-by-hop headers from h, and the headers
-// its Connection names (RFC 9110 section 7.6.1).
-func removeHopByHop(h http.Header) {
-	for _, field := range h["Connection"] {
-		for name := range strings.SplitSeq(field, ",") {
-			if name = textproto.TrimString(name); name != "" {
-				h.Del(name)
-			}
-		}
-	}
-	for _, name := range hopHeaders {
-		h.Del(name)
-	}
-}
 
 // notForwarded are the client's headers that stay out of the subrequest
 // besides the hop-by-hop ones: the framing of a body the subrequest does
@@ -51,7 +26,7 @@ func subrequestHeader(r *http.Request, client Client) http.Header {
 	if h == nil {
 		h = http.Header{}
 	}
-	removeHopByHop(h)
+	hophdr.Remove(h)
 	for _, name := range notForwarded {
 		h.Del(name)
 	}
@@ -89,7 +64,7 @@ func relayedHeader(answer http.Header) http.Header {
 	if h == nil {
 		h = http.Header{}
 	}
-	removeHopByHop(h)
+	hophdr.Remove(h)
 	h.Del("Content-Length")
 	return h
 }

@@ -135,22 +135,12 @@ func newGroup(t *testing.T, portable bool) *Group {
 	return g
 }
 
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
-}
-
 func identity(c net.Conn) net.Conn { return c }
 
 func TestEchoManyWrites(t *testing.T) {
 	modes(t, func(t *testing.T, portable bool) {
 		g := newGroup(t, portable)
-		ln := listen(t)
+		ln := wstest.Listen(t)
 		dialed := make(chan net.Conn, 1)
 		go func() {
 			c, err := net.Dial("tcp", ln.Addr().String())
@@ -206,7 +196,7 @@ func checkEcho(t *testing.T, c net.Conn, n, size int) {
 func TestBackpressureBoundsBuffering(t *testing.T) {
 	modes(t, func(t *testing.T, portable bool) {
 		g := newGroup(t, portable)
-		ln := listen(t)
+		ln := wstest.Listen(t)
 		dialed := make(chan net.Conn, 1)
 		go func() {
 			c, _ := net.Dial("tcp", ln.Addr().String())
@@ -302,7 +292,7 @@ func TestTLSOverSocket(t *testing.T) {
 	modes(t, func(t *testing.T, portable bool) {
 		cert := wstest.NewCert(t, wstest.CertOptions{Names: []string{"127.0.0.1"}})
 		g := newGroup(t, portable)
-		ln := listen(t)
+		ln := wstest.Listen(t)
 		serverConfig := &tls.Config{Certificates: []tls.Certificate{cert.TLS()}}
 		accepted := make(chan net.Conn, 1)
 		go func() {
@@ -351,7 +341,7 @@ func TestCloseReleasesEverything(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ln := listen(t)
+		ln := wstest.Listen(t)
 		var clients []net.Conn
 		var mu sync.Mutex
 		for range 50 {

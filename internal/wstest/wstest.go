@@ -118,3 +118,15 @@ func OpenFDs(t testing.TB) int {
 	}
 	return len(entries)
 }
+
+// Listen listens on a free TCP port of 127.0.0.1. The listener is closed
+// at t's cleanup if nothing closed it first.
+func Listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
