@@ -27,7 +27,10 @@ type Conn struct {
 // Attach takes nc over: from now on it is read and written only through
 // the returned Conn, and h gets its events. nc is a TCP or Unix socket, a
 // Socket, or a *tls.Conn whose handshake is done, built over a Socket (see
-// Wrap). Attach must be called on the loop; on failure nc is closed.
+// Wrap); those an epoll loop polls. Any other connection, one that is not
+// a socket of its own (an HTTP/2 stream), is served as on a portable
+// loop, by goroutines that block in its Read and Write, on any loop.
+// Attach must be called on the loop; on failure nc is closed.
 func (l *Loop) Attach(nc net.Conn, h Handler) (*Conn, error) {
 	if l.stopped {
 		nc.Close()
@@ -35,14 +38,13 @@ func (l *Loop) Attach(nc net.Conn, h Handler) (*Conn, error) {
 	}
 	c := &Conn{loop: l, h: h}
 	sock, err := socketOf(nc)
-	if err == nil {
+	switch {
+	case err == nil && l.ep != nil:
 		c.tls, _ = nc.(*tls.Conn)
-		if l.ep == nil {
-			err = c.startPortable(nc)
-		} else {
-			c.sock = sock
-			err = l.ep.attach(c)
-		}
+		c.sock = sock
+		err = l.ep.attach(c)
+	case err == nil, errors.Is(err, errNotPollable):
+		err = c.startPortable(nc)
 	}
 	if err != nil {
 		nc.Close()
@@ -66,8 +68,11 @@ func socketOf(nc net.Conn) (*Socket, error) {
 	case syscall.Conn:
 		return Wrap(nc).(*Socket), nil
 	}
-	return nil, fmt.Errorf("cannot poll a %T", nc)
+	return nil, fmt.Errorf("%w: %T", errNotPollable, nc)
 }
+
+// errNotPollable: the connection has no socket of its own to poll.
+var errNotPollable = errors.New("not a socket")
 
 // Read reads what is ready into p, without blocking: ErrWouldBlock when
 // nothing is (Readable follows when something is), io.EOF when the peer

@@ -25,7 +25,8 @@ type Loop struct {
 	ep *epoll
 	// wakeup, for a portable loop, is signalled when tasks are queued.
 	wakeup chan struct{}
-	// attached are the portable loop's connections, for shutdown.
+	// attached are the connections served by goroutines (all of a
+	// portable loop's, and those that are not sockets), for shutdown.
 	attached map[*Conn]struct{}
 	// nextGen numbers connections, so an event that was queued for a
 	// connection since closed is not delivered to a new one that got the
@@ -39,10 +40,10 @@ type Loop struct {
 func (l *Loop) Index() int { return l.index }
 
 func newLoop(g *Group, index int, cfg Config) (*Loop, error) {
-	l := &Loop{group: g, index: index, headroom: cfg.Headroom, buf: make([]byte, cfg.Headroom+cfg.BufferSize)}
+	l := &Loop{group: g, index: index, headroom: cfg.Headroom, buf: make([]byte, cfg.Headroom+cfg.BufferSize),
+		attached: map[*Conn]struct{}{}}
 	if cfg.Portable || !epollSupported {
 		l.wakeup = make(chan struct{}, 1)
-		l.attached = map[*Conn]struct{}{}
 		return l, nil
 	}
 	ep, err := newEpoll()
@@ -103,7 +104,6 @@ func (l *Loop) shutdown() {
 				c.Close()
 			}
 		}
-		return
 	}
 	for c := range l.attached {
 		c.Close()

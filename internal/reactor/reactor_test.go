@@ -381,3 +381,23 @@ func openFDs(t *testing.T) int {
 	}
 	return len(entries)
 }
+
+// TestStreamOnAnyLoop: a connection that is not a socket (an HTTP/2
+// stream; here one end of a net.Pipe) is served by goroutines on an epoll
+// loop as on a portable one, and closing the group closes it.
+func TestStreamOnAnyLoop(t *testing.T) {
+	modes(t, func(t *testing.T, portable bool) {
+		g := newGroup(t, portable)
+		client, stream := net.Pipe()
+		defer client.Close()
+		accepted := make(chan net.Conn, 1)
+		accepted <- stream
+		attachWhenAccepted(t, g, accepted, newEchoHandler())
+		checkEcho(t, client, 200, 100)
+		g.Close()
+		client.SetReadDeadline(time.Now().Add(waitLimit))
+		if _, err := client.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("after the group closed, the stream's peer read %v, want io.EOF", err)
+		}
+	})
+}
