@@ -23,6 +23,7 @@ import (
 	"github.com/wsedge/wsedge/admin"
 	"github.com/wsedge/wsedge/config"
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/xconnect"
 	"github.com/wsedge/wsedge/proxy"
 	"github.com/wsedge/wsedge/tlsconf"
 )
@@ -32,6 +33,12 @@ import (
 var version = ""
 
 func main() {
+	// First of all, as net/http reads it only once: WebSockets over
+	// HTTP/2 need GODEBUG=http2xconnect=1 (see internal/xconnect); this
+	// runs wsedge again with it when it is missing.
+	if err := xconnect.Enable(); err != nil {
+		fmt.Fprintln(os.Stderr, "wsedge: WebSockets over HTTP/2 are off:", err)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

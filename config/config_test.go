@@ -94,6 +94,9 @@ func TestBadConfigsReportEveryProblem(t *testing.T) {
 		{"bad_hsts.yaml", []problem{
 			{5, `tls.hsts: 500ms is below 1s and would send max-age=0, which tells browsers to forget this host's HSTS policy`},
 		}},
+		{"bad_compression.yaml", []problem{
+			{7, `routes[0].compression (route "chat"): unknown mode "gzip": want passthrough or off`},
+		}},
 		{"bad_flow_placeholder.yaml", []problem{
 			{2, `YAML syntax: did not find expected ',' or ']' (line 3: inside [ ] a URL with {placeholders} must be quoted`},
 		}},

@@ -49,7 +49,16 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route,
 		return
 	}
 	hj := &activityHijacker{ResponseWriter: w}
-	ws, err := s.builtinUpgrader.Upgrade(hj, r, w.Header()) // wsedge's own (Strict-Transport-Security)
+	gr := r // the request gorilla upgrades
+	if isExtendedConnect(r) {
+		hj.h2, gr = r, asHTTP1Upgrade(r)
+	}
+	upgrader := s.builtinUpgrader
+	// permessage-deflate with the client, if the route allows it: the
+	// handler's messages are then inflated as read and deflated as
+	// written (gorilla compresses every write on such a connection).
+	upgrader.EnableCompression = rt.Compresses()
+	ws, err := upgrader.Upgrade(hj, gr, w.Header()) // wsedge's own (Strict-Transport-Security)
 	if err != nil {
 		session.Abandon()
 		s.log.Debug("client upgrade failed", "route", rt.Label(), "client", r.RemoteAddr, "err", err)
@@ -79,6 +88,9 @@ func (s *Server) serveBuiltin(w http.ResponseWriter, r *http.Request, rt *route,
 	// Served on a goroutine of its own, for the reason session.start
 	// gives; the tracker owns it.
 	go bc.serve(session)
+	if hj.stream != nil {
+		hj.stream.wait() // the stream lives as long as this handler
+	}
 }
 
 func (bc *builtinConn) serve(session upstream.Session) {
@@ -268,13 +280,24 @@ func (c *activityConn) Write(p []byte) (int, error) {
 }
 
 // activityHijacker hands gorilla's Upgrader the hijacked connection
-// wrapped in an activityConn.
+// wrapped in an activityConn. Over HTTP/2 (h2 set: the extended CONNECT
+// being answered) there is nothing to hijack: the connection is the
+// request's stream, which answers gorilla's 101 with a 200 (see
+// h2Handshake).
 type activityHijacker struct {
 	http.ResponseWriter
-	conn *activityConn
+	conn   *activityConn
+	h2     *http.Request
+	stream *h2Stream
 }
 
 func (h *activityHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if h.h2 != nil {
+		h.stream = newH2Stream(h.ResponseWriter, h.h2)
+		c := &h2Handshake{h2Stream: h.stream}
+		h.conn = &activityConn{Conn: c}
+		return h.conn, bufio.NewReadWriter(bufio.NewReader(c), bufio.NewWriter(c)), nil
+	}
 	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err

@@ -35,7 +35,16 @@ type ListenConfig struct {
 	// running behind HAProxy in TCP mode (send-proxy-v2) or a cloud L4
 	// balancer. Default false.
 	ProxyProtocol bool `yaml:"proxy_protocol"`
+	// HTTP2 offers h2 in ALPN on the https listener, where browsers then
+	// open WebSockets as streams of one connection (RFC 8441 extended
+	// CONNECT, advertised with SETTINGS_ENABLE_CONNECT_PROTOCOL) and
+	// plain requests on backend routes go over HTTP/2 too. Unset (the
+	// default): on. false: HTTP/1.1 only. A reload cannot change it.
+	HTTP2 *bool `yaml:"http2"`
 }
+
+// http2 is HTTP2 with its default.
+func (l *ListenConfig) http2() bool { return l.HTTP2 == nil || *l.HTTP2 }
 
 // KeepaliveConfig is the keepalive section. Each leg of a proxied
 // connection, and each built-in handler connection, is pinged on its own.
@@ -53,7 +62,10 @@ type KeepaliveConfig struct {
 type LimitsConfig struct {
 	// MaxMessageBytes is the largest message accepted from either leg.
 	// Default 1MiB; 0 means unlimited. A bigger message closes its sender
-	// with 1009 and the other leg as described in the README.
+	// with 1009 and the other leg as described in the README. It counts
+	// payload bytes as on the wire: a message compressed with
+	// permessage-deflate (routes' compression) counts compressed, on
+	// proxied routes and built-ins alike.
 	MaxMessageBytes conftypes.Size `yaml:"max_message_bytes"`
 	// HandshakeTimeout bounds reading a client's request headers (and its
 	// TLS handshake), and the backend dial plus upgrade. Default 10s; must

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/wsedge/wsedge/internal/forwardauth"
 	"github.com/wsedge/wsedge/upstream"
 )
@@ -28,6 +26,8 @@ var (
 	// errBackendSubprotocol: the backend chose a subprotocol the client
 	// did not offer; the client gets 502.
 	errBackendSubprotocol = errors.New("backend chose a subprotocol the client did not offer")
+	// errConnect: a CONNECT that is not a WebSocket's (RFC 8441).
+	errConnect = &refusal{http.StatusMethodNotAllowed, "CONNECT is only for WebSockets over HTTP/2"}
 	// errUpgradeRequired: a built-in WebSocket handler got a plain request.
 	errUpgradeRequired = errors.New("this route only takes WebSocket connections")
 )
@@ -112,7 +112,7 @@ func clientMessage(status int, err error) string {
 // info, a few lines a second per status at most (see logLimiter).
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, err error, attrs ...any) {
 	status := statusFor(err)
-	if status == http.StatusUpgradeRequired || websocket.IsWebSocketUpgrade(r) {
+	if status == http.StatusUpgradeRequired || isWebSocket(r) {
 		s.metrics.handshake(rt, strconv.Itoa(status))
 	}
 	limit := limitOf(err)

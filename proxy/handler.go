@@ -42,7 +42,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, p
 		s.redirectToHTTPS(w, r)
 		return
 	}
-	if websocket.IsWebSocketUpgrade(r) {
+	if isWebSocket(r) {
 		// Before anything is dialled or opened: a refused page learns
 		// nothing of what is behind the route, and costs nothing.
 		if !rt.origins.Allows(r) {
@@ -50,6 +50,12 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route, p
 			return
 		}
 		rt.target.serveWebSocket(s, w, r, rt, params)
+		return
+	}
+	if r.Method == http.MethodConnect {
+		// Only the extended CONNECT of a WebSocket (above): wsedge
+		// tunnels nothing else.
+		s.writeError(w, r, rt, errConnect)
 		return
 	}
 	admitted, err := s.authorize(r, rt)
@@ -75,4 +81,10 @@ func (s *Server) redirectToHTTPS(w http.ResponseWriter, r *http.Request) {
 		host = "[" + host + "]" // an IPv6 literal
 	}
 	http.Redirect(w, r, "https://"+host+s.redirect.Load().portSuffix+r.URL.RequestURI(), http.StatusPermanentRedirect)
+}
+
+// isWebSocket reports whether r opens a WebSocket: an HTTP/1.1 upgrade,
+// or an HTTP/2 extended CONNECT (RFC 8441).
+func isWebSocket(r *http.Request) bool {
+	return websocket.IsWebSocketUpgrade(r) || isExtendedConnect(r)
 }

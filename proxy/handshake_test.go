@@ -240,16 +240,17 @@ func TestHeadersForwarded(t *testing.T) {
 
 	proxyHost := strings.TrimPrefix(tp.plainURL, "ws://")
 	want := map[string]string{
-		"Cookie":                   "sid=42",
-		"Authorization":            "Bearer t0ken",
-		"Origin":                   "https://app.example",
-		"X-App":                    "yes",
-		"X-Forwarded-For":          "127.0.0.1",
-		"X-Forwarded-Proto":        "http",
-		"X-Forwarded-Host":         proxyHost,
-		"Forwarded":                "",
-		"X-Real-Ip":                "127.0.0.1",
-		"Sec-Websocket-Extensions": "", // compression is per hop
+		"Cookie":            "sid=42",
+		"Authorization":     "Bearer t0ken",
+		"Origin":            "https://app.example",
+		"X-App":             "yes",
+		"X-Forwarded-For":   "127.0.0.1",
+		"X-Forwarded-Proto": "http",
+		"X-Forwarded-Host":  proxyHost,
+		"Forwarded":         "",
+		"X-Real-Ip":         "127.0.0.1",
+		// compression: passthrough (the default) forwards the offer.
+		"Sec-Websocket-Extensions": "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
 	}
 	for k, v := range want {
 		if got := strings.Join(r.Header.Values(k), ","); got != v {

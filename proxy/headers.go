@@ -9,10 +9,12 @@ import (
 	"github.com/wsedge/wsedge/internal/hophdr"
 )
 
-// perHopWebSocket are negotiated separately on each leg: the key and accept
-// value are per handshake, the version is gorilla's, and extensions such as
-// compression are per hop (RFC 6455 section 9.1). The subprotocol is passed
-// to the backend dial explicitly and returned to the client explicitly.
+// perHopWebSocket are not copied between the legs as headers: the key and
+// accept value are per handshake, and the version is the handshake's own.
+// The subprotocols and extensions offered are passed to the backend dial
+// explicitly (extensions only on routes with compression: passthrough),
+// and the backend's choices returned to the client explicitly, once
+// checked (checkBackendAnswer).
 var perHopWebSocket = []string{
 	"Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions",
 	"Sec-Websocket-Protocol", "Sec-Websocket-Accept",
@@ -32,6 +34,7 @@ func backendRequestHeader(r *http.Request) http.Header {
 	for _, k := range perHopWebSocket {
 		delete(h, k)
 	}
+	delete(h, ":protocol") // an HTTP/2 client's extended CONNECT (RFC 8441)
 	setForwarded(h, r)
 	// Backends such as tornado compare Origin with Host: keep the Host the
 	// client used, as Caddy and Traefik do by default.
@@ -40,8 +43,8 @@ func backendRequestHeader(r *http.Request) http.Header {
 }
 
 // upgradeResponseHeader picks what the client's 101 response repeats from
-// the backend's: end-to-end headers such as Set-Cookie, and the chosen
-// subprotocol (which gorilla's Upgrader writes itself).
+// the backend's: end-to-end headers such as Set-Cookie, the chosen
+// subprotocol and the accepted extensions.
 func upgradeResponseHeader(backend http.Header) http.Header {
 	h := backend.Clone()
 	hophdr.Remove(h)
@@ -52,6 +55,9 @@ func upgradeResponseHeader(backend http.Header) http.Header {
 	delete(h, "Date")
 	if p := backend.Get("Sec-Websocket-Protocol"); p != "" {
 		h["Sec-Websocket-Protocol"] = []string{p}
+	}
+	if e := backend.Values("Sec-Websocket-Extensions"); len(e) > 0 {
+		h["Sec-Websocket-Extensions"] = []string{strings.Join(e, ", ")}
 	}
 	return h
 }
@@ -67,6 +73,12 @@ func schemeOf(r *http.Request) string {
 // backend is dialled, with the status RFC 6455 section 4.2.2 asks for.
 func checkClientHandshake(r *http.Request) error {
 	switch {
+	case isExtendedConnect(r):
+		// RFC 8441 section 5: no key and no Upgrade over HTTP/2; the
+		// version and the offers are as over HTTP/1.1.
+		if r.Header.Get("Sec-Websocket-Version") != "13" {
+			return &refusal{http.StatusUpgradeRequired, "bad handshake: Sec-WebSocket-Version must be 13"}
+		}
 	case !r.ProtoAtLeast(1, 1):
 		return &refusal{http.StatusBadRequest, "bad handshake: a WebSocket handshake needs HTTP/1.1 or newer (RFC 6455 section 4.1)"}
 	case r.Method != http.MethodGet:

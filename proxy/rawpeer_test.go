@@ -27,17 +27,26 @@ type rawPeer struct {
 	conn   net.Conn
 	r      *bufio.Reader
 	client bool // frames it sends are masked (RFC 6455 section 5.3)
+	// upgrade is the 101 a client peer got.
+	upgrade *http.Response
 }
 
 // dialRawClient opens a WebSocket through the proxy's plain listener by
 // hand. Bytes behind the 101 stay in the peer's reader.
 func (tp *testProxy) dialRawClient(t testing.TB, path string) *rawPeer {
 	t.Helper()
+	return tp.dialRawClientWith(t, path, "")
+}
+
+// dialRawClientWith is dialRawClient with extra header lines in the
+// request (each ending in \r\n), and returns the 101 in the peer.
+func (tp *testProxy) dialRawClientWith(t testing.TB, path, extra string) *rawPeer {
+	t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(tp.plainURL, "ws://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tp.rawHandshake(t, c, path)
+	return rawHandshake(t, c, path, extra)
 }
 
 // dialRawClientTLS is dialRawClient over the proxy's TLS listener.
@@ -47,15 +56,15 @@ func (tp *testProxy) dialRawClientTLS(t testing.TB, path string) *rawPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tp.rawHandshake(t, c, path)
+	return rawHandshake(t, c, path, "")
 }
 
-func (tp *testProxy) rawHandshake(t testing.TB, c net.Conn, path string) *rawPeer {
+func rawHandshake(t testing.TB, c net.Conn, path, extra string) *rawPeer {
 	t.Helper()
 	t.Cleanup(func() { c.Close() })
 	p := &rawPeer{t: t, conn: c, r: bufio.NewReader(c), client: true}
 	io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: relay.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"+extra+"\r\n")
 	c.SetReadDeadline(time.Now().Add(waitLimit))
 	resp, err := http.ReadResponse(p.r, nil)
 	if err != nil {
@@ -64,6 +73,7 @@ func (tp *testProxy) rawHandshake(t testing.TB, c net.Conn, path string) *rawPee
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("handshake: status %d", resp.StatusCode)
 	}
+	p.upgrade = resp
 	return p
 }
 
@@ -73,15 +83,23 @@ type rawBackend struct {
 	ln    net.Listener
 	conns chan *rawPeer
 	early []byte
+	extra string // header lines of the 101, each ending in \r\n
 }
 
 func startRawBackend(t testing.TB, early []byte) *rawBackend {
+	t.Helper()
+	return startRawBackendWith(t, early, "")
+}
+
+// startRawBackendWith is startRawBackend with extra header lines in the
+// 101 (each ending in \r\n).
+func startRawBackendWith(t testing.TB, early []byte, extra string) *rawBackend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &rawBackend{ln: ln, conns: make(chan *rawPeer, 16), early: early}
+	b := &rawBackend{ln: ln, conns: make(chan *rawPeer, 16), early: early, extra: extra}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -98,7 +116,7 @@ func startRawBackend(t testing.TB, early []byte) *rawBackend {
 				continue
 			}
 			head := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-				"Sec-WebSocket-Accept: " + acceptKey(req.Header.Get("Sec-Websocket-Key")) + "\r\n\r\n"
+				"Sec-WebSocket-Accept: " + acceptKey(req.Header.Get("Sec-Websocket-Key")) + "\r\n" + b.extra + "\r\n"
 			c.Write(append([]byte(head), b.early...))
 			b.conns <- p
 		}

@@ -18,7 +18,9 @@ import (
 // something invalid: the mask bit by direction (section 5.1), reserved bits
 // and opcodes (5.2), control frames at most 125 bytes and unfragmented
 // (5.5), the fragmentation sequence (5.4), close payloads (5.5.1, 7.4) and
-// max_message_bytes summed over a message's fragments. It does not
+// max_message_bytes summed over a message's fragments. Compressed frames
+// (permessage-deflate, RSV1) pass as they are: the limit counts the bytes
+// on the wire. It does not
 // validate UTF-8 in text messages: that is the receiving peer's job, and
 // passing the bytes unchanged keeps each peer's own verdict.
 //
@@ -59,11 +61,18 @@ type scanner struct {
 
 // relayRules are what the two scanners of a session share.
 type relayRules struct {
-	maxMessage int64 // 0: unlimited
+	maxMessage int64 // 0: unlimited; counts payload bytes as on the wire (compressed or not)
 	keys       *maskKeys
 	pingToken  [pingTokenLen]byte // the payload of our own pings
 	remask     bool               // forward client frames with fresh masking keys
+	// deflate: the peers negotiated permessage-deflate (RFC 7692), whose
+	// frames may carry RSV1.
+	deflate bool
 }
+
+// rsv1 is the reserved bit permessage-deflate sets on the first frame of
+// a compressed message (RFC 7692 section 6).
+const rsv1 = 0x40
 
 // carryCap is the longest unfinished piece a read can end with: a whole
 // control frame (header and 125-byte payload) minus its last byte. A data
@@ -233,7 +242,7 @@ func (s *scanner) midFrame() bool { return s.payloadLeft > 0 && !s.discard && !s
 // check returns what is wrong with a header, or "".
 func (s *scanner) check(h *wsframe.Header) string {
 	switch {
-	case h.RSV != 0:
+	case h.RSV != 0 && !s.rsvAllowed(h):
 		return reasonReservedBits
 	case !h.Op.IsDefined():
 		return reasonReservedOpcode
@@ -252,6 +261,15 @@ func (s *scanner) check(h *wsframe.Header) string {
 		return reasonMessageOpen
 	}
 	return ""
+}
+
+// rsvAllowed reports whether h's reserved bits mean something here: RSV1
+// on the first frame of a data message, once permessage-deflate is
+// negotiated. It is a protocol error anywhere else: on a continuation
+// or a control frame (RFC 7692 section 6.1 and 6), and RSV2 or RSV3
+// always, no extension using them being relayed.
+func (s *scanner) rsvAllowed(h *wsframe.Header) bool {
+	return s.rules.deflate && h.RSV == rsv1 && (h.Op == wsframe.OpText || h.Op == wsframe.OpBinary)
 }
 
 // startData begins forwarding a data frame whose header is hdr (in the

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,6 +139,36 @@ func TestRelayEarlyFrames(t *testing.T) {
 		}
 		if got := backend.readFrame(); !bytes.Equal(got.wire, hello) {
 			t.Errorf("backend got % x, want the client's early frame", got.wire)
+		}
+	})
+}
+
+// TestRelayFramesWithHandshake: a client that sends its first frames in
+// the same write as its handshake request (net/http reads them with the
+// request) gets them to the backend, not dropped with net/http's buffer.
+func TestRelayFramesWithHandshake(t *testing.T) {
+	eachRelay(t, func(t *testing.T, relay RelayConfig) {
+		b := startRawBackend(t, nil)
+		cfg := testConfig(backendRoute("/ws", b.url()))
+		cfg.Relay = relay
+		tp := startProxy(t, cfg, false)
+		c, err := net.Dial("tcp", strings.TrimPrefix(tp.plainURL, "ws://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := &rawPeer{t: t, conn: c, r: bufio.NewReader(c), client: true}
+		t.Cleanup(func() { c.Close() })
+		frames := cat(client.frameBytes(true, wsframe.OpText, []byte("no waiting")), client.frameBytes(true, wsframe.OpBinary, []byte{4, 2}))
+		client.write(append([]byte("GET /ws HTTP/1.1\r\nHost: relay.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"), frames...))
+		c.SetReadDeadline(time.Now().Add(waitLimit))
+		if resp, err := http.ReadResponse(client.r, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("handshake: %v, status %d", err, statusOf(resp))
+		}
+		backend := b.accept(t)
+		got := cat(backend.readFrame().wire, backend.readFrame().wire)
+		if !bytes.Equal(got, frames) {
+			t.Errorf("backend got % x, want the client's frames % x", got, frames)
 		}
 	})
 }

@@ -28,7 +28,7 @@ var ErrNeedsRestart = errors.New("changed: this section takes effect at a restar
 func (s *Server) Runtime() *Runtime { return s.runtime.Load() }
 
 // Reloadable reports, as conftypes.FieldErrors, what in cfg a reload
-// cannot apply: the relay and shutdown sections and
+// cannot apply: the relay and shutdown sections, listen.http2 and
 // limits.max_header_bytes (they take effect at a restart), and turning
 // keepalive pings on or off (the listeners' TCP
 // keepalive, set when they were bound, follows it). A reload that
@@ -48,6 +48,9 @@ func (s *Server) Reloadable(cfg Config) error {
 	}
 	if s.cfg.Limits.MaxHeaderBytes != cfg.Limits.MaxHeaderBytes {
 		errs = append(errs, conftypes.Field("limits.max_header_bytes", ErrNeedsRestart))
+	}
+	if s.cfg.Listen.http2() != cfg.Listen.http2() {
+		errs = append(errs, conftypes.Field("listen.http2", ErrNeedsRestart))
 	}
 	if (s.cfg.Keepalive.PingInterval > 0) != (cfg.Keepalive.PingInterval > 0) {
 		errs = append(errs, conftypes.Field("keepalive.ping_interval", errors.New("turning pings on or off takes a restart (the listeners' TCP keepalive follows it); other values reload")))

@@ -178,7 +178,8 @@ func targetEnv(cfg Config, log *slog.Logger) upstream.Env {
 		Dialer: websocket.Dialer{
 			HandshakeTimeout: handshakeTimeout,
 			ReadBufferSize:   backendReadBufferSize,
-			// Nothing is written through gorilla but the request.
+			// gorilla dials only active health checks, which write
+			// their request and a close frame.
 			WriteBufferPool: &sync.Pool{},
 		},
 		Transport:    newTransport(handshakeTimeout),

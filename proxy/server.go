@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wsedge/wsedge/internal/reactor"
+	"github.com/wsedge/wsedge/internal/xconnect"
 )
 
 // Buffers. Proxied connections are relayed on event loops: each loop
@@ -26,7 +28,7 @@ import (
 const (
 	builtinReadBufferSize  = 512
 	builtinWriteBufferSize = 32 << 10
-	backendReadBufferSize  = 512 // the backend's 101 response, read by gorilla's dialer
+	backendReadBufferSize  = 512 // the reader of a backend's handshake answer
 )
 
 // idleTimeout closes plain HTTP keep-alive connections left idle.
@@ -94,8 +96,9 @@ type Server struct {
 	relay    *reactor.Group
 	maskKeys map[*reactor.Loop]*maskKeys
 
-	upgrader        websocket.Upgrader // clients of backend routes
-	builtinUpgrader websocket.Upgrader // clients of built-in handlers
+	// builtinUpgrader upgrades the clients of built-in handlers; those of
+	// backend routes are upgraded by upgradeClient.
+	builtinUpgrader websocket.Upgrader
 	reverse         *httputil.ReverseProxy
 
 	// settings are what new connections run with (a reload replaces
@@ -144,25 +147,19 @@ func New(cfg Config, rt *Runtime, deps Deps) (*Server, error) {
 	s.proxyProtocol.Store(cfg.Listen.ProxyProtocol)
 	s.handshakeRates.Store(newHandshakeRates(&cfg.Limits))
 	s.redirect.Store(&redirect{})
-	handshakeTimeout := cfg.Limits.HandshakeTimeout.D()
-	s.upgrader = websocket.Upgrader{
-		HandshakeTimeout: handshakeTimeout,
-		// Zero buffer sizes: gorilla reuses net/http's, since the
-		// connection is relayed without gorilla after the upgrade.
-		// The route's policy judged Origin (any by default: the backend
-		// gets it unchanged and decides).
-		CheckOrigin: func(*http.Request) bool { return true },
-	}
 	// Built-in handlers read through gorilla's buffer (over the
 	// activityConn that keepalive watches) and stream their writes
 	// through pooled buffers. Their Origin was judged by the route's
 	// policy (same-host unless configured) before they were opened.
 	s.builtinUpgrader = websocket.Upgrader{
-		HandshakeTimeout: handshakeTimeout,
+		HandshakeTimeout: cfg.Limits.HandshakeTimeout.D(),
 		CheckOrigin:      func(*http.Request) bool { return true },
 		ReadBufferSize:   builtinReadBufferSize,
 		WriteBufferSize:  builtinWriteBufferSize,
 		WriteBufferPool:  &sync.Pool{},
+	}
+	if cfg.Listen.HTTPS != "" && cfg.Listen.http2() && !xconnect.Enabled() {
+		log.Warn("HTTP/2 without WebSockets over it: GODEBUG lacks http2xconnect=1 (see README, HTTP/2); browsers open theirs over HTTP/1.1")
 	}
 	s.reverse = s.newReverseProxy()
 	s.spreadCtx, s.stopSpreading = context.WithCancel(context.Background())
@@ -290,13 +287,28 @@ func (s *Server) newHTTPServer(withTLS bool) *http.Server {
 		MaxHeaderBytes:    int(s.cfg.Limits.MaxHeaderBytes), // a reload needs a restart to change it
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	// HTTP/1.1 only: a WebSocket upgrade is an HTTP/1.1 mechanism.
 	hs.Protocols = new(http.Protocols)
 	hs.Protocols.SetHTTP1(true)
 	if withTLS {
 		hs.TLSConfig = s.deps.TLS
+		if s.cfg.Listen.http2() {
+			// HTTP/2 over TLS only (no h2c), as browsers speak it.
+			hs.Protocols.SetHTTP2(true)
+			hs.TLSConfig = offeringH2(s.deps.TLS)
+		}
 	}
 	return hs
+}
+
+// offeringH2 is c with h2 offered first in ALPN (RFC 7301), as
+// http.Server.ServeTLS would add it.
+func offeringH2(c *tls.Config) *tls.Config {
+	if slices.Contains(c.NextProtos, "h2") {
+		return c
+	}
+	c = c.Clone()
+	c.NextProtos = append([]string{"h2"}, c.NextProtos...)
+	return c
 }
 
 // portSuffix is ":port" for redirects to addr, or "" for the default 443.

@@ -89,10 +89,13 @@ func (l *leg) lostCode() int {
 	return closeClientLost
 }
 
-func (s *Server) newSession(rt *route, clientAddr string, up *upstream.Conn) *session {
+// newSession builds the session of a client on rt and the backend
+// connection up; deflate says whether the two negotiated
+// permessage-deflate.
+func (s *Server) newSession(rt *route, clientAddr string, up *upstream.Conn, deflate bool) *session {
 	loop := s.relay.Next()
 	ss := &session{lifecycle: newLifecycle(s, rt, clientAddr), loop: loop, up: up}
-	ss.rules = relayRules{maxMessage: ss.cs.maxMessageBytes, keys: s.maskKeys[loop], remask: s.cfg.Relay.Remask}
+	ss.rules = relayRules{maxMessage: ss.cs.maxMessageBytes, keys: s.maskKeys[loop], remask: s.cfg.Relay.Remask, deflate: deflate}
 	// The client's budget is read from the route it opens on: a reload
 	// changes it for new connections only.
 	ss.client = leg{ss: ss, peer: &ss.backend, in: scanner{rules: &ss.rules, fromClient: true, rate: newMessageBudget(&rt.messageRate)}}
@@ -101,22 +104,25 @@ func (s *Server) newSession(rt *route, clientAddr string, up *upstream.Conn) *se
 }
 
 // start registers the session and hands it, with the client's
-// connection, to its loop; the request goroutine returns, so net/http
-// drops what it held for the request.
-func (ss *session) start(clientConn net.Conn) {
+// connection and what the client sent behind its handshake (early), to
+// its loop; the request goroutine returns, so net/http drops what it held
+// for the request.
+func (ss *session) start(clientConn net.Conn, early []byte) {
 	if !ss.srv.tracker.add(ss) {
 		ss.refuse(clientConn)
 		return
 	}
-	ss.loop.Post(func() { ss.attach(clientConn) })
+	ss.loop.Post(func() { ss.attach(clientConn, early) })
 	if ss.srv.orphaned(ss.route, ss.up.Backend) {
 		ss.goAway(&routeGoneFarewell)
 	}
 }
 
-// attach, on the loop, takes both connections over, relays what the
-// backend sent right behind its 101, and reads what arrived before.
-func (ss *session) attach(clientConn net.Conn) {
+// attach, on the loop, takes both connections over, relays what each
+// peer sent right behind its handshake (read with it: the backend's
+// with its 101, the client's by net/http with its request), and reads
+// what arrived since.
+func (ss *session) attach(clientConn net.Conn, clientEarly []byte) {
 	client, err := ss.loop.Attach(clientConn, &ss.client)
 	if err != nil {
 		ss.up.NetConn.Close()
@@ -136,15 +142,28 @@ func (ss *session) attach(clientConn net.Conn) {
 	copy(ss.rules.pingToken[4:], b[:])
 	ss.loop.InitTimer(&ss.timer, ss.alarmed)
 	ss.lifecycle.start(ss)
-	if early := ss.up.Early; len(early) > 0 {
-		ss.up.Early = nil
-		buf, head := ss.loop.Buffer(), ss.loop.Headroom()
-		n := copy(buf[head:], early)
-		ss.backend.bytes += int64(n)
-		ss.receivedCounted(&ss.backend, buf, head, n)
-	}
+	backendEarly := ss.up.Early
+	ss.up.Early = nil
+	ss.relayEarly(&ss.backend, backendEarly)
+	ss.relayEarly(&ss.client, clientEarly)
 	ss.pump(&ss.backend)
 	ss.pump(&ss.client)
+}
+
+// relayEarly relays what src sent right behind its handshake as if just
+// read. It is at most a handshake reader's buffer (a few KiB), far less
+// than the loop's.
+func (ss *session) relayEarly(src *leg, early []byte) {
+	if len(early) == 0 || ss.ended {
+		return
+	}
+	if rate := src.in.rate; rate != nil {
+		rate.now = monotime()
+	}
+	buf, head := ss.loop.Buffer(), ss.loop.Headroom()
+	n := copy(buf[head:], early)
+	src.bytes += int64(n)
+	ss.receivedCounted(src, buf, head, n)
 }
 
 func (ss *session) attachFailed(err error) {

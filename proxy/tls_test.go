@@ -15,19 +15,22 @@ func TestWSSEndToEnd(t *testing.T) {
 		}
 		echoConn(c, r)
 	})
-	tp := startProxy(t, testConfig(backendRoute("/ws", backend.wsURL("/"))), true)
-
 	cases := []struct {
 		name       string
 		nextProtos []string
+		http2      bool
 	}{
-		{"http/1.1 client", []string{"http/1.1"}},
-		// A client that prefers h2 must still land on HTTP/1.1, where
-		// the upgrade exists.
-		{"h2-first client", []string{"h2", "http/1.1"}},
+		{"http/1.1 client", []string{"http/1.1"}, true},
+		// Without listen.http2, a client that prefers h2 must still land
+		// on HTTP/1.1, where the upgrade exists. (With it, such a client
+		// gets h2 and opens WebSockets as streams: see h2_test.go.)
+		{"h2-first client, http2 off", []string{"h2", "http/1.1"}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(backendRoute("/ws", backend.wsURL("/")))
+			cfg.Listen.HTTP2 = &tc.http2
+			tp := startProxy(t, cfg, true)
 			d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: tp.roots, NextProtos: tc.nextProtos}}
 			c, _, err := d.Dial(tp.tlsURL+"/ws", nil)
 			if err != nil {

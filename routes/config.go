@@ -51,9 +51,28 @@ type Route struct {
 	// internal/forwardauth). Unset: the top-level auth; `auth: {off:
 	// true}` turns that off for the route.
 	Auth *forwardauth.Config `yaml:"auth"`
+	// Compression says whether permessage-deflate (RFC 7692) may be
+	// negotiated on the route's connections. CompressionPassthrough (the
+	// default; also when empty): a backend route forwards the client's
+	// Sec-WebSocket-Extensions offer to the backend and relays the
+	// backend's answer, and compressed frames cross wsedge untouched (it
+	// never compresses or decompresses them); a built-in handler
+	// negotiates compression itself. CompressionOff: no extension is
+	// offered or accepted on either leg.
+	Compression string `yaml:"compression"`
 	// Config says where matching requests go: a backend or a handler.
 	upstream.Config `yaml:",inline"`
 }
+
+// The values of Route.Compression.
+const (
+	CompressionPassthrough = "passthrough"
+	CompressionOff         = "off"
+)
+
+// Compresses reports whether permessage-deflate may be negotiated on the
+// route (see Compression).
+func (r *Route) Compresses() bool { return r.Compression != CompressionOff }
 
 // Limits are a route's own limits (issue 10); what is unset takes the
 // top-level limits section.
@@ -140,6 +159,11 @@ func (r *Route) validate() error {
 	errs = append(errs, CheckOrigins("origins", r.Origins))
 	errs = append(errs, CheckNetworks(r.Allow, r.Deny))
 	errs = append(errs, conftypes.Under("limits", r.Limits.validate()))
+	switch r.Compression {
+	case "", CompressionPassthrough, CompressionOff:
+	default:
+		errs = append(errs, conftypes.Field("compression", fmt.Errorf("unknown mode %q: want passthrough or off", r.Compression)))
+	}
 	if r.Auth != nil {
 		errs = append(errs, conftypes.Under("auth", r.Auth.Validate()))
 	}

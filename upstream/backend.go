@@ -27,9 +27,12 @@ const (
 
 // Backend is one server a pool can send connections to.
 type Backend struct {
-	url       *URLTemplate
-	index     int    // position in its pool
-	id        uint64 // stable hash of the URL template, for hash balancing
+	url   *URLTemplate
+	index int    // position in its pool
+	id    uint64 // stable hash of the URL template, for hash balancing
+	// dialer is gorilla's, for active WebSocket checks; wsedge's own
+	// handshake (handshake.go) uses its dial functions, handshake timeout
+	// and read buffer size.
 	dialer    websocket.Dialer
 	transport *http.Transport
 	log       *slog.Logger
@@ -144,23 +147,19 @@ func (b *Backend) dialWebSocket(ctx context.Context, req *DialRequest) (*Conn, *
 	if err != nil {
 		return nil, nil, err
 	}
+	url := withoutQuery(target)
 	if b.dialSlots != nil {
 		if err := b.takeDialSlot(ctx); err != nil {
-			return nil, nil, fmt.Errorf("dial backend %s: %w", withoutQuery(target), err)
+			return nil, nil, fmt.Errorf("dial backend %s: %w", url, err)
 		}
 		defer func() { <-b.dialSlots }()
 	}
-	d := b.dialer
-	d.Subprotocols = req.Subprotocols
-	ws, resp, err := d.DialContext(ctx, target, req.Header)
-	url := withoutQuery(target)
+	conn, resp, err := b.handshake(ctx, target, req)
 	if err != nil {
 		return nil, resp, fmt.Errorf("dial backend %s: %w", url, err)
 	}
-	// gorilla's Conn is done with: the connection is relayed frame by
-	// frame from here on.
-	rec := ws.NetConn().(*handshakeConn)
-	return &Conn{NetConn: rec.Conn, Early: rec.early(), Backend: b, URL: url}, resp, nil
+	conn.Backend, conn.URL = b, url
+	return conn, resp, nil
 }
 
 // httpURL returns the http(s) URL of a plain request on b.

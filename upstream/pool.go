@@ -98,6 +98,12 @@ type DialRequest struct {
 	Header http.Header
 	// Subprotocols are the client's offered subprotocols, in its order.
 	Subprotocols []string
+	// Extensions is the Sec-WebSocket-Extensions offer sent to the
+	// backend as it is (the client's, RFC 6455 section 9.1); "" offers
+	// none. The backend's answer is the response's
+	// Sec-WebSocket-Extensions header: checking it against the offer is
+	// the caller's job, as is the chosen subprotocol.
+	Extensions string
 	// ClientIP is the client's address, for hash_key: client_ip.
 	ClientIP string
 }

@@ -20,8 +20,10 @@ import (
 type Env struct {
 	// Log receives the targets' log lines. Required.
 	Log *slog.Logger
-	// Dialer is the template for backend dials: buffer sizes, write buffer
-	// pool and handshake timeout. Each backend copies it.
+	// Dialer is the template for backend dials. Each backend copies it:
+	// its HandshakeTimeout bounds every handshake (on top of the caller's
+	// context), its ReadBufferSize sizes the reader of the backend's
+	// answer (0: 4 KiB), and active WebSocket checks dial with it.
 	Dialer websocket.Dialer
 	// DialTimeout bounds one TCP (or Unix socket) connect to a backend.
 	DialTimeout time.Duration
