@@ -1,7 +1,10 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 
@@ -46,16 +49,47 @@ func TestConformanceThroughRelay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range wsconform.Diff(direct, proxied) {
-			id, _, _ := strings.Cut(d, ":")
-			if what, known := knownBackendDeviations[id]; known && strings.Contains(d, what) {
-				t.Logf("known backend deviation: %s", d)
-				continue
+		expectSameVerdicts(t, direct, proxied)
+	})
+	// The client leg as a browser opens it over HTTP/2: each case on a
+	// stream of one TLS connection (RFC 8441).
+	t.Run("http2", func(t *testing.T) {
+		tp := startProxy(t, testConfig(backendRoute("/ws", backend.wsURL("/"))), true)
+		client := tp.newH2Client(t)
+		open := func(ctx context.Context) (net.Conn, *bufio.Reader, error) {
+			s, resp, err := client.open(ctx, "/ws")
+			if err == nil && s == nil {
+				err = fmt.Errorf("extended CONNECT answered %d", statusOf(resp))
 			}
-			t.Errorf("%s", d)
+			if err != nil {
+				return nil, nil, err
+			}
+			return s, bufio.NewReader(s), nil
 		}
-		if t.Failed() {
-			t.Logf("direct:\n%s\nthrough wsedge:\n%s", wsconform.FormatTable(direct), wsconform.FormatTable(proxied))
+		proxied, err := wsconform.RunWithOptions(ctx, tp.tlsURL+"/ws", cases, wsconform.Options{Open: open})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expectSameVerdicts(t, direct, proxied)
+		if n := client.dials.Load(); n != 1 {
+			t.Errorf("%d cases took %d TLS connections, want 1", len(cases), n)
 		}
 	})
+}
+
+// expectSameVerdicts fails for every case whose result through wsedge
+// differs from the backend's own, but for the known deviations.
+func expectSameVerdicts(t *testing.T, direct, proxied []wsconform.Result) {
+	t.Helper()
+	for _, d := range wsconform.Diff(direct, proxied) {
+		id, _, _ := strings.Cut(d, ":")
+		if what, known := knownBackendDeviations[id]; known && strings.Contains(d, what) {
+			t.Logf("known backend deviation: %s", d)
+			continue
+		}
+		t.Errorf("%s", d)
+	}
+	if t.Failed() {
+		t.Logf("direct:\n%s\nthrough wsedge:\n%s", wsconform.FormatTable(direct), wsconform.FormatTable(proxied))
+	}
 }

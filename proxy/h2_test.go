@@ -8,8 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,49 +46,140 @@ func (tp *testProxy) newH2Client(t *testing.T) *h2Client {
 }
 
 // dial opens a WebSocket on path as a stream (RFC 8441 extended CONNECT)
-// and returns it as a raw peer; the request's context bounds every read
-// and write of it by waitLimit.
+// and returns it as a raw peer.
 func (c *h2Client) dial(t *testing.T, path string) (*rawPeer, *http.Response, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	body, send := io.Pipe()
-	req, err := http.NewRequestWithContext(ctx, http.MethodConnect, "https"+strings.TrimPrefix(c.tp.tlsURL, "wss")+path, body)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	req.Header.Set(":protocol", "websocket")
-	req.Header.Set("Sec-WebSocket-Version", "13")
-	resp, err := c.tr.RoundTrip(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		cancel()
+	defer cancel()
+	s, resp, err := c.open(ctx, path)
+	if err != nil || s == nil {
 		return nil, resp, err
 	}
-	s := &h2ClientStream{in: resp.Body, out: send, cancel: cancel}
 	t.Cleanup(func() { s.Close() })
 	return &rawPeer{t: t, conn: s, r: bufio.NewReader(s), client: true}, resp, nil
 }
 
-// h2ClientStream is the client's end of a WebSocket stream. Deadlines are
-// the request context's.
-type h2ClientStream struct {
-	in     io.ReadCloser
-	out    *io.PipeWriter
-	cancel context.CancelFunc
+// open sends the extended CONNECT and waits, within ctx, for the answer;
+// with a 200 it returns the stream, which lives until it is closed.
+func (c *h2Client) open(ctx context.Context, path string) (*h2ClientStream, *http.Response, error) {
+	streamCtx, cancel := context.WithCancel(context.Background())
+	body, send := io.Pipe()
+	req, err := http.NewRequestWithContext(streamCtx, http.MethodConnect, "https"+strings.TrimPrefix(c.tp.tlsURL, "wss")+path, body)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	req.Header.Set(":protocol", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	type answer struct {
+		resp *http.Response
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := c.tr.RoundTrip(req)
+		answered <- answer{resp, err}
+	}()
+	var a answer
+	select {
+	case a = <-answered:
+	case <-ctx.Done():
+		cancel()
+		return nil, nil, ctx.Err()
+	}
+	if a.err != nil || a.resp.StatusCode != http.StatusOK {
+		cancel()
+		return nil, a.resp, a.err
+	}
+	s := &h2ClientStream{body: a.resp.Body, out: send, cancel: cancel,
+		chunks: make(chan []byte), ended: make(chan struct{}), closed: make(chan struct{})}
+	go s.readBody()
+	return s, a.resp, nil
 }
 
-func (s *h2ClientStream) Read(p []byte) (int, error)  { return s.in.Read(p) }
+// h2ClientStream is the client's end of a WebSocket stream. A goroutine
+// reads the response body, so that a read deadline can end a Read (the
+// conformance catalogue waits with them); writes have no deadline.
+type h2ClientStream struct {
+	body    io.ReadCloser
+	out     *io.PipeWriter
+	cancel  context.CancelFunc
+	chunks  chan []byte
+	ended   chan struct{} // closed with readErr set
+	readErr error
+	closed  chan struct{}
+	once    sync.Once
+	pending []byte
+	mu      sync.Mutex
+	dl      time.Time
+}
+
+func (s *h2ClientStream) readBody() {
+	defer close(s.ended)
+	for {
+		buf := make([]byte, 32<<10)
+		n, err := s.body.Read(buf)
+		if n > 0 {
+			select {
+			case s.chunks <- buf[:n]:
+			case <-s.closed:
+				s.readErr = net.ErrClosed
+				return
+			}
+		}
+		if err != nil {
+			s.readErr = err
+			return
+		}
+	}
+}
+
+func (s *h2ClientStream) Read(p []byte) (int, error) {
+	if len(s.pending) == 0 {
+		s.mu.Lock()
+		dl := s.dl
+		s.mu.Unlock()
+		var expired <-chan time.Time
+		if !dl.IsZero() {
+			timer := time.NewTimer(time.Until(dl))
+			defer timer.Stop()
+			expired = timer.C
+		}
+		select {
+		case s.pending = <-s.chunks:
+		case <-s.ended:
+			return 0, s.readErr
+		case <-expired:
+			return 0, os.ErrDeadlineExceeded
+		}
+	}
+	n := copy(p, s.pending)
+	s.pending = s.pending[n:]
+	return n, nil
+}
+
 func (s *h2ClientStream) Write(p []byte) (int, error) { return s.out.Write(p) }
+
 func (s *h2ClientStream) Close() error {
-	s.out.Close()
-	s.in.Close()
-	s.cancel()
+	s.once.Do(func() {
+		close(s.closed)
+		s.out.Close()
+		s.body.Close()
+		s.cancel()
+	})
 	return nil
 }
-func (s *h2ClientStream) LocalAddr() net.Addr              { return streamAddr("client") }
-func (s *h2ClientStream) RemoteAddr() net.Addr             { return streamAddr("wsedge") }
-func (s *h2ClientStream) SetDeadline(time.Time) error      { return nil }
-func (s *h2ClientStream) SetReadDeadline(time.Time) error  { return nil }
+func (s *h2ClientStream) LocalAddr() net.Addr  { return streamAddr("client") }
+func (s *h2ClientStream) RemoteAddr() net.Addr { return streamAddr("wsedge") }
+func (s *h2ClientStream) SetDeadline(t time.Time) error {
+	return s.SetReadDeadline(t)
+}
+func (s *h2ClientStream) SetReadDeadline(t time.Time) error {
+	s.mu.Lock()
+	s.dl = t
+	s.mu.Unlock()
+	return nil
+}
 func (s *h2ClientStream) SetWriteDeadline(time.Time) error { return nil }
 
 // closeOnRequest echoes, and closes with code N and reason "bye N" when a

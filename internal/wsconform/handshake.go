@@ -46,6 +46,7 @@ type dialer struct {
 	target *url.URL
 	tls    *tls.Config
 	header http.Header
+	open   func(ctx context.Context) (net.Conn, *bufio.Reader, error) // Options.Open
 }
 
 // newDialer checks the URL once, before any case runs.
@@ -60,7 +61,7 @@ func newDialer(rawURL string, opts Options) (*dialer, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("wsconform: url %q has no host", rawURL)
 	}
-	return &dialer{target: u, tls: opts.TLSConfig, header: opts.Header}, nil
+	return &dialer{target: u, tls: opts.TLSConfig, header: opts.Header, open: opts.Open}, nil
 }
 
 // addr is the host:port to connect to, with the scheme's default port.
@@ -80,6 +81,9 @@ func (d *dialer) addr() string {
 func (d *dialer) dial(ctx context.Context) (net.Conn, *bufio.Reader, error) {
 	ctx, cancel := context.WithTimeout(ctx, openHandshakeTimeout)
 	defer cancel()
+	if d.open != nil {
+		return d.open(ctx)
+	}
 	conn, err := d.connect(ctx)
 	if err != nil {
 		return nil, nil, err

@@ -1,9 +1,11 @@
 package wsconform
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"time"
 )
@@ -18,6 +20,13 @@ type Options struct {
 	// Header adds headers to every upgrade request, after the ones RFC
 	// 6455 section 4.1 requires. Host is always the URL's host.
 	Header http.Header
+	// Open, if set, opens each case's connection instead of a TCP (or
+	// TLS) connection and an HTTP/1.1 upgrade: it returns the connection
+	// once its opening handshake is done (an HTTP/2 stream, RFC 8441),
+	// and a reader that holds whatever came behind the handshake. ctx
+	// bounds the handshake only, not the connection. The connection's
+	// read deadlines must work: the cases wait with them.
+	Open func(ctx context.Context) (net.Conn, *bufio.Reader, error)
 	// WaitScale multiplies every wait of the client: each case's wait,
 	// the closing handshake and TCP drop timeouts, the pause of case 5.19.
 	// Zero (or less) means 1, Autobahn's timings. A conforming server
