@@ -292,3 +292,36 @@ func TestHTTP2Off(t *testing.T) {
 		})
 	}
 }
+
+// TestClientEndsRightAfterItsClose: a client that ends its side right
+// behind its close frame (a TCP half-close; Chromium ends its HTTP/2
+// stream so) still gets the backend's answer to its close, and the
+// closing handshake completes, over HTTP/1.1 and over HTTP/2.
+func TestClientEndsRightAfterItsClose(t *testing.T) {
+	backend := startBackend(t, echoConn)
+	tp := startProxy(t, testConfig(backendRoute("/app", backend.wsURL("/"))), true)
+	client := tp.newH2Client(t)
+	h2, resp, err := client.dial(t, "/app")
+	if err != nil || h2 == nil {
+		t.Fatalf("HTTP/2 stream: %v (status %d)", err, statusOf(resp))
+	}
+	peers := map[string]struct {
+		p        *rawPeer
+		closeOut func() error
+	}{
+		"HTTP/1.1": {tp.dialRawClient(t, "/app"), nil},
+		"HTTP/2":   {h2, h2.conn.(*h2ClientStream).out.Close},
+	}
+	tcp := peers["HTTP/1.1"]
+	tcp.closeOut = tcp.p.conn.(*net.TCPConn).CloseWrite
+	peers["HTTP/1.1"] = tcp
+	for name, peer := range peers {
+		peer.p.send(true, wsframe.OpClose, closeMsg(4100, "bye"))
+		if err := peer.closeOut(); err != nil {
+			t.Fatalf("%s: end the client's side: %v", name, err)
+		}
+		peer.p.expectClose(4100, "")
+	}
+	tp.log.waitFor(t, "websocket closed", func(a map[string]string) bool { return a["client_close"] == "4100" && a["backend_close"] == "4100" })
+	tp.waitConnections(t, 0)
+}

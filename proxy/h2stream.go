@@ -40,6 +40,9 @@ type h2Stream struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+	// readMu makes the relay's reads and the handler's last drain (see
+	// wait) one after the other.
+	readMu sync.Mutex
 	// mu orders writes with the handler's return: once done is set, the
 	// response writer is the handler's no more.
 	mu   sync.Mutex
@@ -58,7 +61,11 @@ func newH2Stream(w http.ResponseWriter, r *http.Request) *h2Stream {
 	return s
 }
 
-func (s *h2Stream) Read(p []byte) (int, error) { return s.body.Read(p) }
+func (s *h2Stream) Read(p []byte) (int, error) {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	return s.body.Read(p)
+}
 
 func (s *h2Stream) Write(p []byte) (int, error) {
 	s.mu.Lock()
@@ -80,12 +87,34 @@ func (s *h2Stream) Close() error {
 	return nil
 }
 
-// wait blocks the handler until the stream is closed, then makes sure no
-// write is in progress or will start, so the handler may return.
+// streamEndLinger is how long a closed stream waits for the client's
+// END_STREAM before the handler returns. Returning while the client's
+// half is open makes Go's server end the stream with END_STREAM and then
+// RST_STREAM (NO_ERROR, RFC 9113 section 8.1), which Chromium reports as
+// an unclean close (wasClean false, or 1006 if it had just sent its
+// close). A client that ends its stream does so right behind its close
+// frame (Chromium); one that waits for the server to end first, as RFC
+// 6455 section 7.1.1 asks of a TCP client, gets the END_STREAM after
+// this, well within the second Autobahn's client allows.
+const streamEndLinger = 250 * time.Millisecond
+
+// wait blocks the handler until the stream is closed, then lets the
+// client end its half (see streamEndLinger) and makes sure no write is
+// in progress or will start, so the handler may return.
 func (s *h2Stream) wait() {
 	<-s.closed
-	s.rc.SetWriteDeadline(time.Now()) // a write blocked on flow control gives up
-	s.body.Close()                    // a read in progress ends
+	// Bounds on what is left: a write blocked on flow control (Go's
+	// server resets a stream whose write deadline passes, so not now: a
+	// close frame may still be on its way) and the client's END_STREAM.
+	end := time.Now().Add(streamEndLinger)
+	s.rc.SetWriteDeadline(end)
+	s.rc.SetReadDeadline(end)
+	var discard [512]byte
+	for {
+		if _, err := s.Read(discard[:]); err != nil {
+			break // the client's END_STREAM, the deadline or a reset
+		}
+	}
 	s.mu.Lock()
 	s.done = true
 	s.mu.Unlock()

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/rand"
 	"errors"
+	"io"
 
 	"github.com/wsedge/wsedge/internal/reactor"
 	"github.com/wsedge/wsedge/internal/wsframe"
@@ -23,7 +24,7 @@ const minReadRoom = 16 << 10
 func (ss *session) pump(src *leg) {
 	buf, head := ss.loop.Buffer(), ss.loop.Headroom()
 	rate := src.in.rate
-	for !ss.ended && !src.dead && !ss.heldBack(src) {
+	for !ss.ended && !src.dead && !src.finished && !ss.heldBack(src) {
 		if rate != nil {
 			rate.now = monotime()
 			if len(rate.held) > 0 {
@@ -38,6 +39,11 @@ func (ss *session) pump(src *leg) {
 		}
 		if err != nil {
 			switch {
+			case errors.Is(err, io.EOF) && src.gotClose != 0:
+				// Its close frame said it all: the closing handshake
+				// goes on with its answer (browsers over HTTP/2 end
+				// their stream right behind their close frame).
+				src.finished = true
 			case !errors.Is(err, reactor.ErrWouldBlock):
 				if !ss.ended && !src.dead {
 					ss.legLost(src, "connection lost")

@@ -48,6 +48,10 @@ type leg struct {
 	closeSent    bool   // a close frame was written to this leg
 	pendingPing  bool   // a keepalive ping to write at the next frame boundary
 	dead         bool   // the leg's connection is gone
+	// finished: the peer ended its side after its close frame (a TCP
+	// half-close, an HTTP/2 client's END_STREAM): nothing more is read
+	// from it, but it is written to until the closing handshake is over.
+	finished bool
 }
 
 // isClient tells the client leg from the backend leg.
