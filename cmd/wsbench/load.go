@@ -20,6 +20,7 @@ type loadResult struct {
 	MessagesMeasured uint64  `json:"messages_measured"` // round trips of the measured phase
 	MBPerSec         float64 `json:"mb_per_sec"`
 	HandshakesPerSec float64 `json:"handshakes_per_sec"`
+	H2Conns          int64   `json:"h2_conns"` // TLS connections under the HTTP/2 streams
 	Lost             int64   `json:"lost"`
 	Corrupted        int64   `json:"corrupted"`
 	Reordered        int64   `json:"reordered"`
@@ -41,7 +42,10 @@ type load struct {
 	size     int
 	duration time.Duration
 	tls      bool // against the target's wss:// URL (certificate not verified)
-	extra    []string
+	// h2Conns > 0 opens handshake mode's WebSockets as HTTP/2 streams on
+	// that many TLS connections (wsload -h2-conns).
+	h2Conns int
+	extra   []string
 }
 
 func (l load) args(url string) []string {
@@ -49,6 +53,9 @@ func (l load) args(url string) []string {
 		"-duration", l.duration.String(), "-json", "-progress", "0"}
 	if l.tls {
 		a = append(a, "-insecure")
+	}
+	if l.h2Conns > 0 {
+		a = append(a, "-h2-conns", strconv.Itoa(l.h2Conns))
 	}
 	return append(a, l.extra...)
 }
@@ -106,6 +113,10 @@ func (b *bench) runLoadOnce(url string, l load, meter phaseMeter) (loadResult, f
 		return r, steal, fmt.Errorf("wsload %v: %v (%w): %s", args, runErr, jerr, stderr.String())
 	case r.Lost+r.Corrupted+r.Reordered > 0:
 		return r, steal, fmt.Errorf("wsload against %s: %d lost, %d corrupted, %d reordered", url, r.Lost, r.Corrupted, r.Reordered)
+	case r.H2Conns != int64(l.h2Conns):
+		// The target closed a connection (GOAWAY) and wsload opened
+		// another: not the workload asked for.
+		return r, steal, fmt.Errorf("wsload against %s: its WebSockets took %d TLS connections, want %d (errors: %q)", url, r.H2Conns, l.h2Conns, r.ErrorSamples)
 	}
 	return r, steal, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -33,7 +34,7 @@ func renderTable(rows []*row) string {
 			continue
 		}
 		if len(r.goals) == 0 {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | | |\n", r.id, r.workload, r.metric, r.cells(), ratioTo(r, "nginx"))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | | |\n", r.id, r.workload, r.metric, r.cells(), r.ratioToBaseline())
 		}
 		for _, g := range r.goals {
 			measured, target, met := r.evaluate(g)
@@ -117,6 +118,9 @@ func (r *row) compare(g goal) (measured string, ok, have bool) {
 }
 
 func cell(r *row, target string) string {
+	if slices.Contains(r.notApplicable, target) {
+		return "n/a"
+	}
 	vs := r.values[target]
 	if target == "direct" && len(vs) == 0 && r.values["wsedge-plain"] != nil {
 		return fmt.Sprintf("(plain %s)", format(median(r.values["wsedge-plain"])))
@@ -184,11 +188,20 @@ func nameOf(g goal) string {
 	return g.ref
 }
 
-// ratioTo is wsedge's median over ref's, for rows without a goal.
-func ratioTo(r *row, ref string) string {
-	w, x := median(r.values["wsedge"]), median(r.values[ref])
+// ratioToBaseline is wsedge's median over its baseline's (nginx's
+// unless the row names another), for rows without a goal.
+func (r *row) ratioToBaseline() string {
+	if r.baseline == "" {
+		return ratioTo(r, "wsedge", "nginx", "nginx")
+	}
+	return ratioTo(r, "wsedge", r.baseline, r.baselineName)
+}
+
+// ratioTo is target's median over ref's, ref named name.
+func ratioTo(r *row, target, ref, name string) string {
+	w, x := median(r.values[target]), median(r.values[ref])
 	if w == 0 || x == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%.2fx %s", w/x, ref)
+	return fmt.Sprintf("%.2fx %s", w/x, name)
 }

@@ -27,6 +27,9 @@ type target struct {
 	plainURL string   // ws:// URL of the echo route
 	tlsURL   string   // wss:// URL, or "" (direct has none)
 	proc     *process // nil for direct: its memory is not the proxy's
+	// http2 says the TLS listener accepts WebSockets over HTTP/2 (RFC
+	// 8441 extended CONNECT) from clients that offer h2 in ALPN.
+	http2 bool
 }
 
 // url is the target's wss:// URL if tls, its ws:// URL otherwise.
@@ -110,7 +113,7 @@ func startWsedge(dir, bin, config string, plainPort, tlsPort int, extraArgs ...s
 	if err != nil {
 		return nil, err
 	}
-	return &target{name: "wsedge", proc: p,
+	return &target{name: "wsedge", proc: p, http2: true,
 		plainURL: fmt.Sprintf("ws://127.0.0.1:%d/ws", plainPort), tlsURL: fmt.Sprintf("wss://127.0.0.1:%d/ws", tlsPort)}, nil
 }
 
@@ -149,7 +152,7 @@ func startHAProxy(dir, bin string, plainPort, tlsPort int, backendAddr string, c
 	if err != nil {
 		return nil, err
 	}
-	return &target{name: "haproxy", proc: p,
+	return &target{name: "haproxy", proc: p, http2: true,
 		plainURL: fmt.Sprintf("ws://127.0.0.1:%d/ws", plainPort), tlsURL: fmt.Sprintf("wss://127.0.0.1:%d/ws", tlsPort)}, nil
 }
 

@@ -20,6 +20,12 @@ type row struct {
 	values               map[string][]float64 // by target name, one per run
 	lowerIsBetter        bool
 	goals                []goal
+	// notApplicable are targets the workload cannot run against, shown
+	// as "n/a" rather than left empty.
+	notApplicable []string
+	// baseline is the values key the measured column compares wsedge
+	// to in a row without goals, named baselineName; "" is nginx.
+	baseline, baselineName string
 }
 
 // goal compares wsedge's median to a reference: another target's median
@@ -97,16 +103,17 @@ func (b *bench) runWorkloads() []*row {
 	if want("5") {
 		// nginx 1.22 with OpenSSL 3.0 cannot do the post-quantum hybrid
 		// Go prefers (nor can HAProxy 2.6 on it), so the comparison
-		// offers every proxy X25519; the second row is what a client
+		// offers every proxy X25519; the last row is what a client
 		// offering Go's default gets.
 		r := newRow("5", "new wss connections (TLS + upgrade + dial), X25519", "conns/s", false, goal{ref: "nginx", factor: 1.2})
 		hs := load{mode: "handshake", conns: 4, size: 64, duration: d, tls: true, extra: []string{"-curves", "x25519"}}
 		handshakes := func(m measurement) []float64 { return []float64{m.load.HandshakesPerSec} }
-		b.interleave([]*row{r}, b.proxies(), hs, handshakes)
+		// The same load over HTTP/2, in the same runs (http2.go).
+		h2 := b.newConnsOverHTTP2(r, hs, handshakes)
 		pq := newRow("5", "new wss connections, client offers X25519MLKEM768 (info)", "conns/s", false)
 		hs.extra = nil
 		b.interleave([]*row{pq}, b.proxies(), hs, handshakes)
-		rows = append(rows, r, pq)
+		rows = append(rows, r, h2, pq)
 	}
 	if want("6") {
 		r := newRow("6", "wss, 100 conns, 64 B echo", "msgs/s", false, goal{ref: "wsedge-plain", factor: 0.8})
@@ -152,19 +159,43 @@ func throughputAndCPU(m measurement) []float64 {
 // order from run to run so no target always goes first, and adds what
 // metrics makes of each run to rows, one value per row.
 func (b *bench) interleave(rows []*row, targets []*target, l load, metrics func(measurement) []float64) {
+	vs := make([]variant, len(targets))
+	for i, t := range targets {
+		vs[i] = variant{rows: rows, t: t, l: l}
+	}
+	b.interleaveVariants(vs, metrics)
+}
+
+// variant is one load against one target whose figures go to rows, under
+// the target's name.
+type variant struct {
+	rows  []*row
+	t     *target
+	l     load
+	label string // in progress lines; "" is the target's name
+}
+
+// interleaveVariants runs each variant once per run, rotating the order
+// from run to run so no variant always goes first, and adds what metrics
+// makes of each run to the variant's rows, one value per row.
+func (b *bench) interleaveVariants(vs []variant, metrics func(measurement) []float64) {
 	for run := range b.opts.runs {
-		for i := range targets {
-			t := targets[(i+run)%len(targets)]
-			m, err := b.measure(t, l)
+		for i := range vs {
+			v := vs[(i+run)%len(vs)]
+			label := v.label
+			if label == "" {
+				label = v.t.name
+			}
+			m, err := b.measure(v.t, v.l)
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "wsbench: workload %s, %s: %v\n", rows[0].id, t.name, err)
+				fmt.Fprintf(os.Stderr, "wsbench: workload %s, %s: %v\n", v.rows[0].id, label, err)
 				continue
 			}
 			values := metrics(m)
-			for j, v := range values {
-				rows[j].add(t.name, v)
+			for j, x := range values {
+				v.rows[j].add(v.t.name, x)
 			}
-			fmt.Fprintf(os.Stderr, "wsbench: workload %s run %d %-7s %v\n", rows[0].id, run+1, t.name, values)
+			fmt.Fprintf(os.Stderr, "wsbench: workload %s run %d %-7s %v\n", v.rows[0].id, run+1, label, values)
 		}
 	}
 }

@@ -70,11 +70,23 @@ func TestRenderTable(t *testing.T) {
 	}
 	allocs := newRow("7", "forwarding", "allocs/msg", true, goal{bound: 0})
 	allocs.add("wsedge client-to-backend", 1)
-	out := renderTable([]*row{r, allocs})
+	h1 := newRow("5", "new conns", "conns/s", false)
+	h2 := newRow("5", "new conns over HTTP/2", "conns/s", false)
+	h2.notApplicable = []string{"nginx"}
+	h2.baseline, h2.baselineName = "wsedge-http1", "HTTP/1.1"
+	for target, v := range map[string]float64{"wsedge": 1000, "nginx": 900, "haproxy": 1100} {
+		h1.add(target, v)
+	}
+	h2.add("wsedge", 1500)
+	h2.add("haproxy", 3300)
+	h2.values["wsedge-http1"] = h1.values["wsedge"]
+	out := renderTable([]*row{r, allocs, h1, h2})
 	for _, want := range []string{
 		"| # | workload | metric | direct | wsedge | nginx | haproxy | measured | target | met |",
 		"| 1 | 100 conns | msgs/s | 80000 | 40000 | 44000 | 50000 | 0.91x nginx | >= 1x nginx | **no** |",
 		"| 7 | forwarding (client-to-backend) | allocs/msg | | 1 | | | 1 | <= 0 | **no** |",
+		"| 5 | new conns | conns/s |  | 1000 | 900.0 | 1100 | 1.11x nginx | | |",
+		"| 5 | new conns over HTTP/2 | conns/s |  | 1500 | n/a | 3300 | 1.50x HTTP/1.1 | | |",
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -103,8 +115,14 @@ func TestGeneratedConfigsAreValid(t *testing.T) {
 	}
 	plain := wsedgeConfig(18080, 18443, "127.0.0.1:19000", cert)
 	for name, text := range map[string]string{"bench": plain, "idlescale": plain + keepaliveConfig(idlePingInterval, idlePongTimeout)} {
-		if _, err := config.Parse("wsedge.yaml", []byte(text), dir); err != nil {
+		f, err := config.Parse("wsedge.yaml", []byte(text), dir)
+		if err != nil {
 			t.Errorf("wsedge config (%s) does not load:\n%v\n%s", name, err, text)
+			continue
+		}
+		// Workload 5 opens WebSockets over HTTP/2.
+		if h2 := f.Listen.HTTP2; h2 == nil || !*h2 {
+			t.Errorf("wsedge config (%s): listen.http2 is %v, want true", name, h2)
 		}
 	}
 	t.Run("nginx", func(t *testing.T) {
@@ -130,6 +148,29 @@ func TestGeneratedConfigsAreValid(t *testing.T) {
 			t.Errorf("a broken configuration: got %v, want haproxy -c's refusal", err)
 		}
 	})
+}
+
+// TestHTTP2Load: the HTTP/2 variant of workload 5 passes -h2-conns, and
+// the report names each proxy's ratio, or why it has none.
+func TestHTTP2Load(t *testing.T) {
+	l := load{mode: "handshake", conns: 4, size: 64, duration: time.Second, tls: true, h2Conns: 1}
+	if got := strings.Join(l.args("wss://x/ws"), " "); !strings.Contains(got, "-h2-conns 1") {
+		t.Errorf("args %q lack -h2-conns 1", got)
+	}
+	l.h2Conns = 0
+	if got := strings.Join(l.args("wss://x/ws"), " "); strings.Contains(got, "-h2-conns") {
+		t.Errorf("HTTP/1.1 args %q name -h2-conns", got)
+	}
+	h1, h2 := newRow("5", "w", "conns/s", false), newRow("5", "w", "conns/s", false)
+	h1.add("wsedge", 1000)
+	h1.add("haproxy", 1000)
+	h2.add("wsedge", 1600)
+	h2.add("haproxy", 3200)
+	h2.notApplicable = []string{"nginx"}
+	want := "wsedge 1.60x; nginx n/a (no WebSockets over HTTP/2, RFC 8441); haproxy 3.20x"
+	if got := http2Note(h1, h2); !strings.HasSuffix(got, want) {
+		t.Errorf("note %q, want it to end with %q", got, want)
+	}
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }

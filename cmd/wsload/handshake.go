@@ -3,7 +3,9 @@
 // -c workers, started at the ramp rate, each open a connection, time the
 // opening handshake (dial start to upgrade done: TCP, TLS when wss, and
 // the HTTP upgrade), close it properly and start over, until -duration
-// has passed.
+// has passed. With -h2-conns the workers open their WebSockets as HTTP/2
+// streams on that many shared TLS connections instead (h2dial.go): the
+// handshake is then the extended CONNECT and its 200.
 
 package main
 
@@ -25,17 +27,46 @@ const errorPause = 10 * time.Millisecond
 // handshakeWorker is one handshake-mode worker; the fields are written by
 // the worker and read by progress lines.
 type handshakeWorker struct {
+	handshake handshakeFunc // set before the worker starts
+
 	latency histogram
 	done    atomic.Uint64 // handshakes completed
 }
 
+// handshakeFunc opens one WebSocket, within ctx, and returns the function
+// that closes it with a closing handshake.
+type handshakeFunc func(ctx context.Context) (closeConn func(), err error)
+
+// http1Handshake opens a WebSocket on a TCP (and TLS) connection of its
+// own, with an HTTP/1.1 upgrade.
+func http1Handshake(env *runEnv) handshakeFunc {
+	return func(ctx context.Context) (func(), error) {
+		ws, err := dial(ctx, env.dialer, env.opts.url)
+		if err != nil {
+			return nil, err
+		}
+		return func() { closeAfterHandshake(ws) }, nil
+	}
+}
+
 // runHandshake runs handshake mode and summarises it.
 func runHandshake(ctx context.Context, env *runEnv) (summary, error) {
+	var h2 *h2Dialer
+	if env.opts.h2Conns > 0 {
+		var err error
+		if h2, err = newH2Dialer(env.opts); err != nil {
+			return summary{}, err
+		}
+		defer h2.close() // after the workers, which close their streams
+	}
 	// All workers exist from the start, so progress lines can read them
 	// without a lock while they are being started.
 	workers := make([]*handshakeWorker, env.opts.connections)
 	for i := range workers {
-		workers[i] = &handshakeWorker{}
+		workers[i] = &handshakeWorker{handshake: http1Handshake(env)}
+		if h2 != nil {
+			workers[i].handshake = h2.handshaker(i)
+		}
 	}
 	stopProgress := startProgress(env, func() progressSample {
 		return handshakeProgress(workers, env)
@@ -59,6 +90,9 @@ func runHandshake(ctx context.Context, env *runEnv) (summary, error) {
 
 	latency, count := mergeWorkers(workers)
 	s := summary{Handshakes: count, LatencyUS: latencyOf(latency)}
+	if h2 != nil {
+		s.H2Conns = h2.opened.Load()
+	}
 	s.setMeasured(measured)
 	if secs := measured.Seconds(); secs > 0 {
 		s.HandshakesPerSec = float64(count) / secs
@@ -101,7 +135,7 @@ func mergeWorkers(workers []*handshakeWorker) (*histogram, uint64) {
 func (w *handshakeWorker) loop(ctx context.Context, env *runEnv) {
 	for ctx.Err() == nil {
 		begin := time.Now()
-		ws, err := dial(ctx, env.dialer, env.opts.url)
+		closeConn, err := w.handshake(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -114,7 +148,7 @@ func (w *handshakeWorker) loop(ctx context.Context, env *runEnv) {
 		}
 		w.latency.record(time.Since(begin))
 		w.done.Add(1)
-		closeAfterHandshake(ws)
+		closeConn()
 	}
 }
 

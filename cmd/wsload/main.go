@@ -5,7 +5,9 @@
 //	echo       send messages and check their echoes: throughput, round-trip
 //	           latency, and lost, corrupted or reordered messages
 //	idle       hold many quiet connections open
-//	handshake  open and close connections as fast as possible
+//	handshake  open and close connections as fast as possible (with
+//	           -h2-conns N: as HTTP/2 streams, RFC 8441, on N TLS
+//	           connections)
 //
 // Examples:
 //
@@ -29,6 +31,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/wsedge/wsedge/internal/xconnect"
 )
 
 // Exit statuses.
@@ -39,6 +43,12 @@ const (
 )
 
 func main() {
+	// First of all, as net/http and x/net read it only once: WebSockets
+	// over HTTP/2 (-h2-conns) may need GODEBUG=http2xconnect=1 (see
+	// internal/xconnect); this runs wsload again with it when missing.
+	if err := xconnect.Enable(); err != nil {
+		fmt.Fprintln(os.Stderr, "wsload: warning: WebSockets over HTTP/2 (-h2-conns) may be refused:", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	// After the first signal the run ends its measured phase and reports;
 	// restoring the default handling lets a second one kill it at once.

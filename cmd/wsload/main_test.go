@@ -25,7 +25,7 @@ var jsonFields = []string{
 	"mode", "url", "connections", "size", "window", "rate", "duration_s",
 	"messages_sent", "messages_received", "messages_measured", "msgs_per_sec", "mb_per_sec",
 	"lost", "corrupted", "reordered", "errors", "latency_us",
-	"handshakes", "handshakes_per_sec",
+	"handshakes", "handshakes_per_sec", "h2_conns",
 	"conns_opened", "conns_failed", "conns_open_at_end",
 	"error_samples", "fd_limit",
 }
@@ -110,6 +110,10 @@ func TestBadFlagsExit2(t *testing.T) {
 		{[]string{"-url", url, "-phase-fd", "2"}, "must be 3 or more"},
 		{[]string{"-url", url, "-phase-fd", "-1"}, "must be 3 or more"},
 		{[]string{"-url", url, "-phase-fd", "1000000"}, "not an open descriptor"},
+		{[]string{"-url", "wss://127.0.0.1:1/", "-mode", "handshake", "-h2-conns", "-1"}, "must be 0 (HTTP/1.1) or positive"},
+		{[]string{"-url", "wss://127.0.0.1:1/", "-h2-conns", "1"}, "-mode handshake only"},
+		{[]string{"-url", url, "-mode", "handshake", "-h2-conns", "1"}, "needs a wss:// URL"},
+		{[]string{"-url", "wss://127.0.0.1:1/", "-mode", "handshake", "-c", "2", "-h2-conns", "3"}, "more than the -c 2 workers"},
 	} {
 		res := runWsload(t, tc.args...)
 		if res.code != exitUsage || !strings.Contains(res.stderr, tc.want) {

@@ -53,6 +53,10 @@ type options struct {
 	// phaseFD is an inherited descriptor on which the start and end of
 	// the measured phase are announced (see phase.go); 0 = none.
 	phaseFD int
+	// h2Conns, in handshake mode, is how many TLS connections the
+	// WebSockets are opened on as HTTP/2 streams (RFC 8441, see
+	// h2dial.go); 0 = HTTP/1.1, one TLS connection per WebSocket.
+	h2Conns int
 
 	// tls is the client TLS configuration for wss:// targets; nil for ws://.
 	tls *tls.Config
@@ -91,6 +95,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		o.localAddrs = addrs
 		return err
 	})
+	fs.IntVar(&o.h2Conns, "h2-conns", 0, "handshake mode over wss:// only: open the WebSockets as HTTP/2 streams (RFC 8441 extended CONNECT) on this `number` of TLS connections, shared by the workers, instead of one TLS connection (and HTTP/1.1 upgrade) each; 0 = HTTP/1.1")
 	fs.IntVar(&o.phaseFD, "phase-fd", 0, "inherited file `descriptor` (3 or more) on which to write a line \"start\" when the measured phase begins and \"end\" when it ends, for a tool that measures the target over exactly that phase; 0 = none")
 	if err := fs.Parse(args); err != nil {
 		return nil, err // the flag package has printed it, with the usage
@@ -128,7 +133,8 @@ Modes:
              integrity, round-trip latency); the server must echo every
              message back with its type
   idle       open -c connections, hold them for -duration, close them
-  handshake  -c workers open and close connections as fast as they can
+  handshake  -c workers open and close connections as fast as they can;
+             with -h2-conns N, as HTTP/2 streams on N TLS connections
 
 Exit status: 0 normally; 1 if a message was lost, corrupted or reordered,
 or no connection could be opened; 2 for bad flags.
@@ -171,7 +177,28 @@ func (o *options) validate() error {
 			return errors.New(c.msg)
 		}
 	}
+	if err := o.validateH2(); err != nil {
+		return err
+	}
 	return validatePhaseFD(o.phaseFD)
+}
+
+// validateH2 checks -h2-conns: WebSockets over HTTP/2 exist only over TLS
+// (browsers speak no h2c), and only handshake mode opens them.
+func (o *options) validateH2() error {
+	switch {
+	case o.h2Conns == 0:
+		return nil
+	case o.h2Conns < 0:
+		return fmt.Errorf("-h2-conns %d: must be 0 (HTTP/1.1) or positive", o.h2Conns)
+	case o.mode != modeHandshake:
+		return fmt.Errorf("-h2-conns applies to -mode handshake only, not %s", o.mode)
+	case !strings.HasPrefix(o.url, "wss://"):
+		return fmt.Errorf("-h2-conns needs a wss:// URL: WebSockets over HTTP/2 are opened over TLS only")
+	case o.h2Conns > o.connections:
+		return fmt.Errorf("-h2-conns %d is more than the -c %d workers that would use them", o.h2Conns, o.connections)
+	}
+	return nil
 }
 
 // validatePhaseFD checks that -phase-fd names an open descriptor other

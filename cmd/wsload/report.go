@@ -42,6 +42,10 @@ type summary struct {
 
 	Handshakes       uint64  `json:"handshakes"`
 	HandshakesPerSec float64 `json:"handshakes_per_sec"`
+	// H2Conns is, in handshake mode with -h2-conns, how many TLS
+	// connections carried the WebSockets as HTTP/2 streams (more than
+	// -h2-conns if the target closed some); 0 otherwise.
+	H2Conns int64 `json:"h2_conns"`
 
 	ConnsOpened    int64 `json:"conns_opened"`
 	ConnsFailed    int64 `json:"conns_failed"`
@@ -134,6 +138,9 @@ func textSummary(s summary) string {
 	case modeHandshake:
 		line("load", "%d workers", s.Connections)
 		line("handshakes", "%d: %.0f/s", s.Handshakes, s.HandshakesPerSec)
+		if s.H2Conns > 0 {
+			line("http/2", "as streams of %d TLS connections (RFC 8441)", s.H2Conns)
+		}
 		line("handshake", "%s", latencyText(s.LatencyUS))
 	}
 	line("errors", "%d", s.Errors)
