@@ -99,7 +99,7 @@ type edge struct {
 	CertFile                       string // the certificate as PEM, for clients to trust
 
 	cmd  *exec.Cmd
-	logs *wstest.LogBuffer
+	logs *edgeLog // its stdout and stderr, see waitRecords
 	done chan struct{}
 	err  error // the process's exit, once done is closed
 }
@@ -136,7 +136,7 @@ func startEdge(t *testing.T, o edgeOptions, routes ...route) *edge {
 	for attempt := 1; ; attempt++ {
 		e := &edge{
 			HTTPSAddr: wstest.ClosedAddr(t), HTTPAddr: wstest.ClosedAddr(t), AdminAddr: wstest.ClosedAddr(t),
-			Cert: cert, CertFile: certFile, logs: &wstest.LogBuffer{}, done: make(chan struct{}),
+			Cert: cert, CertFile: certFile, logs: newEdgeLog(), done: make(chan struct{}),
 		}
 		cfg := fmt.Sprintf(`listen:
   https: %q
