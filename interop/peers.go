@@ -317,3 +317,19 @@ func connID(t *testing.T) string {
 		return '-'
 	}, t.Name())
 }
+
+// startEchoServers starts the Node ws and the Python websockets echo
+// servers behind one wsedge, on /node/echo and /python/echo: the pair most
+// scenarios run against.
+func startEchoServers(t *testing.T) (e *edge, node, python *peer) {
+	t.Helper()
+	requireNode(t)
+	requirePythonModule(t, "websockets")
+	node, nodeAddr := startNodeServer(t, nodeServerOptions{})
+	python, pyAddr := startPython(t, "websockets", "echo.py")
+	e = startEdge(t, edgeOptions{},
+		route{Name: "node-echo", Path: "/node/echo", Backend: "ws://" + nodeAddr + "/echo"},
+		route{Name: "python-echo", Path: "/python/echo", Backend: "ws://" + pyAddr + "/echo"},
+	)
+	return e, node, python
+}

@@ -25,14 +25,7 @@ var closeCases = []struct {
 // its code and reason (and the server's answer reaches the client), and
 // a close the server starts reaches the client.
 func TestCloseCodes(t *testing.T) {
-	requireNode(t)
-	requirePythonModule(t, "websockets")
-	nodeServer, nodeAddr := startNodeServer(t, nodeServerOptions{})
-	pyServer, pyAddr := startPython(t, "websockets", "echo.py")
-	e := startEdge(t, edgeOptions{},
-		route{Name: "node-echo", Path: "/node/echo", Backend: "ws://" + nodeAddr + "/echo"},
-		route{Name: "python-echo", Path: "/python/echo", Backend: "ws://" + pyAddr + "/echo"},
-	)
+	e, nodeServer, pyServer := startEchoServers(t)
 	for _, backend := range []struct {
 		name, path string
 		server     *peer

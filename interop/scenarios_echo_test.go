@@ -9,14 +9,7 @@ import (
 // through wsedge over wss:// to real echo servers, without compression,
 // and checks that each comes back byte for byte with its type.
 func TestEcho(t *testing.T) {
-	requireNode(t)
-	requirePythonModule(t, "websockets")
-	_, nodeAddr := startNodeServer(t, nodeServerOptions{})
-	_, pyAddr := startPython(t, "websockets", "echo.py")
-	e := startEdge(t, edgeOptions{},
-		route{Name: "node-echo", Path: "/node/echo", Backend: "ws://" + nodeAddr + "/echo"},
-		route{Name: "python-echo", Path: "/python/echo", Backend: "ws://" + pyAddr + "/echo"},
-	)
+	e, _, _ := startEchoServers(t)
 	for _, backend := range []struct{ name, path string }{
 		{"node ws client to node ws server", "/node/echo"},
 		{"node ws client to python websockets server", "/python/echo"},

@@ -10,14 +10,7 @@ import (
 // offered: the server sees the client's whole offer in order, and the
 // client gets the server's choice. Without an offer nobody gets one.
 func TestSubprotocol(t *testing.T) {
-	requireNode(t)
-	requirePythonModule(t, "websockets")
-	nodeServer, nodeAddr := startNodeServer(t, nodeServerOptions{})
-	pyServer, pyAddr := startPython(t, "websockets", "echo.py")
-	e := startEdge(t, edgeOptions{},
-		route{Name: "node-echo", Path: "/node/echo", Backend: "ws://" + nodeAddr + "/echo"},
-		route{Name: "python-echo", Path: "/python/echo", Backend: "ws://" + pyAddr + "/echo"},
-	)
+	e, nodeServer, pyServer := startEchoServers(t)
 	offer := []string{"chat.v1", "chat.v2", "chat.v3"}
 	for _, backend := range []struct {
 		name, path string

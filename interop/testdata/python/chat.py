@@ -15,13 +15,14 @@ It prints one JSON object a line on stdout: ready (its port), then open
 """
 import asyncio
 import json
-import sys
 
 import tornado
 import tornado.netutil
 import tornado.web
 import tornado.websocket
 from tornado.httpserver import HTTPServer
+
+import peer
 
 PAGE = """<!DOCTYPE html>
 <html>
@@ -57,10 +58,6 @@ PAGE = """<!DOCTYPE html>
 """
 
 
-def emit(**event):
-    print(json.dumps(event), flush=True)
-
-
 class MainHandler(tornado.web.RequestHandler):
     def get(self):
         self.set_header("Content-Type", "text/html; charset=utf-8")
@@ -73,7 +70,7 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
     next_id = 1
 
     def open(self):
-        emit(event="open", path=self.request.path, host=self.request.headers.get("Host", ""),
+        peer.emit(event="open", path=self.request.path, host=self.request.headers.get("Host", ""),
              origin=self.request.headers.get("Origin", ""))
         ChatSocketHandler.waiters.add(self)
         for m in ChatSocketHandler.cache:
@@ -81,14 +78,14 @@ class ChatSocketHandler(tornado.websocket.WebSocketHandler):
 
     def on_close(self):
         ChatSocketHandler.waiters.discard(self)
-        emit(event="close", path=self.request.path, code=self.close_code or 0, reason=self.close_reason or "")
+        peer.emit(event="close", path=self.request.path, code=self.close_code or 0, reason=self.close_reason or "")
 
     def on_message(self, message):
         body = json.loads(message)["body"]
         m = json.dumps({"id": ChatSocketHandler.next_id, "body": body})
         ChatSocketHandler.next_id += 1
         ChatSocketHandler.cache = (ChatSocketHandler.cache + [m])[-20:]
-        emit(event="message", path=self.request.path, text=body)
+        peer.emit(event="message", path=self.request.path, text=body)
         for w in list(ChatSocketHandler.waiters):
             try:
                 w.write_message(m)
@@ -101,12 +98,9 @@ async def main():
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
     server = HTTPServer(app)
     server.add_sockets(sockets)
-    emit(event="ready", port=sockets[0].getsockname()[1], version=tornado.version)
+    peer.emit(event="ready", port=sockets[0].getsockname()[1], version=tornado.version)
     await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        sys.exit(0)
+    peer.run(main)

@@ -15,18 +15,14 @@ It prints one JSON object a line on stdout: ready (its port), then open
 close (the code and reason it received) for every connection.
 """
 import asyncio
-import json
 import re
-import sys
 from urllib.parse import parse_qs, urlsplit
 
 import websockets
 
+import peer
+
 CLOSE_COMMAND = re.compile(r"^!close (\d+) ?(.*)$", re.S)
-
-
-def emit(**event):
-    print(json.dumps(event), flush=True)
 
 
 def pick_second(client_subprotocols, server_subprotocols):
@@ -39,7 +35,7 @@ async def echo(ws, path=None):
     url = urlsplit(ws.path)
     conn_id = parse_qs(url.query).get("id", [""])[0]
     offered = [p.strip() for p in ws.request_headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-    emit(
+    peer.emit(
         event="open",
         id=conn_id,
         path=url.path,
@@ -58,7 +54,7 @@ async def echo(ws, path=None):
     except websockets.ConnectionClosed:
         pass
     await ws.wait_closed()
-    emit(event="close", id=conn_id, path=url.path, code=ws.close_code, reason=ws.close_reason or "")
+    peer.emit(event="close", id=conn_id, path=url.path, code=ws.close_code, reason=ws.close_reason or "")
 
 
 async def main():
@@ -73,12 +69,9 @@ async def main():
         max_size=64 * 1024 * 1024,
         ping_interval=None,
     )
-    emit(event="ready", port=server.sockets[0].getsockname()[1], version=websockets.__version__)
+    peer.emit(event="ready", port=server.sockets[0].getsockname()[1], version=websockets.__version__)
     await asyncio.Future()
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        sys.exit(0)
+    peer.run(main)

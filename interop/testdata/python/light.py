@@ -15,19 +15,15 @@ It prints one JSON object a line on stdout: ready (its port), then open
 """
 import argparse
 import asyncio
-import json
 import re
-import sys
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 import websockets
 
+import peer
+
 LIGHT_PATH = re.compile(r"^/light/([^/]+)$")
-
-
-def emit(**event):
-    print(json.dumps(event), flush=True)
 
 
 async def main():
@@ -47,7 +43,7 @@ async def main():
     async def light(ws, path=None):
         url = urlsplit(ws.path)
         status = LIGHT_PATH.match(url.path).group(1)
-        emit(event="open", path=url.path, light=status)
+        peer.emit(event="open", path=url.path, light=status)
         try:
             await ws.send(f"light is {status}")
             async for _ in ws:
@@ -55,15 +51,12 @@ async def main():
         except websockets.ConnectionClosed:
             pass
         await ws.wait_closed()
-        emit(event="close", path=url.path, code=ws.close_code, reason=ws.close_reason or "")
+        peer.emit(event="close", path=url.path, code=ws.close_code, reason=ws.close_reason or "")
 
     server = await websockets.serve(light, "127.0.0.1", 0, process_request=process_request, ping_interval=None)
-    emit(event="ready", port=server.sockets[0].getsockname()[1], version=websockets.__version__)
+    peer.emit(event="ready", port=server.sockets[0].getsockname()[1], version=websockets.__version__)
     await asyncio.Future()
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        sys.exit(0)
+    peer.run(main)

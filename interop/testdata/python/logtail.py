@@ -18,9 +18,7 @@ pong (each heartbeat answered) and close events.
 """
 import argparse
 import asyncio
-import json
 import os
-import sys
 import time
 from collections import deque
 from http import HTTPStatus
@@ -28,9 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import websockets
 
-
-def emit(**event):
-    print(json.dumps(event), flush=True)
+import peer
 
 
 def resolve(root, request_path):
@@ -51,7 +47,7 @@ def make_server(args):
     async def tail(ws, path=None):
         url = urlsplit(ws.path)
         follow = parse_qs(url.query).get("tail", ["0"])[0] == "1"
-        emit(event="open", path=url.path, tail=follow)
+        peer.emit(event="open", path=url.path, tail=follow)
         try:
             with open(resolve(args.root, ws.path), encoding="utf-8", errors="replace") as f:
                 await ws.send("".join(deque(f, args.lines)))
@@ -76,12 +72,12 @@ def make_server(args):
                             if pong != "pong":
                                 await ws.close(1011, "ping error")
                                 break
-                            emit(event="pong", path=url.path)
+                            peer.emit(event="pong", path=url.path)
                             last_heartbeat = time.monotonic()
         except websockets.ConnectionClosed:
             pass
         await ws.wait_closed()
-        emit(event="close", path=url.path, code=ws.close_code, reason=ws.close_reason or "")
+        peer.emit(event="close", path=url.path, code=ws.close_code, reason=ws.close_reason or "")
 
     return tail, process_request
 
@@ -95,12 +91,9 @@ async def main():
     args = p.parse_args()
     handler, process_request = make_server(args)
     server = await websockets.serve(handler, "127.0.0.1", 0, process_request=process_request, ping_interval=None)
-    emit(event="ready", port=server.sockets[0].getsockname()[1], version=websockets.__version__)
+    peer.emit(event="ready", port=server.sockets[0].getsockname()[1], version=websockets.__version__)
     await asyncio.Future()
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        sys.exit(0)
+    peer.run(main)
