@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 net/http's Transport refuses the :protocol pseudo-header an extended CONNECT (RFC 8441) needs in Go 1.26; x/net/http2's, deprecated in its favour, is the one Go client that sends it.
+
 package proxy
 
 import (

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 net/http's Transport refuses the :protocol pseudo-header an extended CONNECT (RFC 8441) needs in Go 1.26; x/net/http2's, deprecated in its favour, is the one Go client that sends it.
+
 // WebSockets over HTTP/2 (RFC 8441) for handshake mode (-h2-conns): the
 // workers open their WebSockets as extended CONNECT streams on a fixed
 // set of TLS connections, as a browser does once a server offers h2, so
