@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/wsedge/wsedge/internal/conftypes"
+	"github.com/wsedge/wsedge/internal/wsframe"
 )
 
 // BenchmarkPump measures forwarding through a running proxy, one
@@ -156,7 +157,7 @@ func acceptRawBackend(b *testing.B, ln net.Listener, out chan<- net.Conn) {
 		return
 	}
 	io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Accept: "+acceptKey(req.Header.Get("Sec-Websocket-Key"))+"\r\n\r\n")
+		"Sec-WebSocket-Accept: "+wsframe.AcceptKey(req.Header.Get("Sec-Websocket-Key"))+"\r\n\r\n")
 	out <- c
 }
 

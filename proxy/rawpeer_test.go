@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -116,7 +114,7 @@ func startRawBackendWith(t testing.TB, early []byte, extra string) *rawBackend {
 				continue
 			}
 			head := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-				"Sec-WebSocket-Accept: " + acceptKey(req.Header.Get("Sec-Websocket-Key")) + "\r\n" + b.extra + "\r\n"
+				"Sec-WebSocket-Accept: " + wsframe.AcceptKey(req.Header.Get("Sec-Websocket-Key")) + "\r\n" + b.extra + "\r\n"
 			c.Write(append([]byte(head), b.early...))
 			b.conns <- p
 		}
@@ -145,11 +143,6 @@ func (b *rawBackend) accept(t testing.TB) *rawPeer {
 		t.Fatal("the proxy never connected to the backend")
 		return nil
 	}
-}
-
-func acceptKey(key string) string {
-	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(h[:])
 }
 
 // frameBytes encodes one frame as this peer sends it (masked with a

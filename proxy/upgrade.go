@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/wsedge/wsedge/upstream"
+	"github.com/wsedge/wsedge/internal/wsframe"
 )
 
 // upgradeClient completes a client's WebSocket handshake over HTTP/1.1
@@ -68,7 +68,7 @@ func upgradeResponse(key string, answer, own http.Header) []byte {
 	ws := http.Header{
 		"Upgrade":              {"websocket"},
 		"Connection":           {"Upgrade"},
-		"Sec-WebSocket-Accept": {upstream.AcceptKey(key)},
+		"Sec-WebSocket-Accept": {wsframe.AcceptKey(key)},
 	}
 	for _, k := range []string{"Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions"} {
 		if vv := h.Values(k); len(vv) > 0 {

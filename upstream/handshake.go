@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -16,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/wsedge/wsedge/internal/wsframe"
 )
 
 // The backend leg's opening handshake (RFC 6455 section 4.1) is wsedge's
@@ -35,10 +36,6 @@ const (
 	defaultResponseBuffer = 4096
 )
 
-// acceptGUID is what RFC 6455 section 1.3 appends to a handshake's key
-// before hashing it into Sec-WebSocket-Accept.
-const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
 var (
 	// errNotUpgraded: the backend answered with a status other than 101;
 	// the response comes with the error, for the client to get.
@@ -54,13 +51,6 @@ var (
 // aLongTimeAgo is a deadline in the past: it makes a blocked read or
 // write return at once.
 var aLongTimeAgo = time.Unix(1, 0)
-
-// AcceptKey is the Sec-WebSocket-Accept value that answers a handshake
-// whose Sec-WebSocket-Key is key (RFC 6455 section 4.2.2).
-func AcceptKey(key string) string {
-	h := sha1.Sum([]byte(key + acceptGUID))
-	return base64.StdEncoding.EncodeToString(h[:])
-}
 
 // handshake connects to target (a ws:// or wss:// URL b.url expanded)
 // and completes the WebSocket handshake on the connection, within ctx
@@ -221,7 +211,7 @@ func checkUpgrade(h http.Header, key string) error {
 		return fmt.Errorf("%w: Upgrade is %q, want websocket", errBadUpgrade, h.Get("Upgrade"))
 	case !hasToken(h, "Connection", "upgrade"):
 		return fmt.Errorf("%w: Connection is %q, want Upgrade", errBadUpgrade, h.Get("Connection"))
-	case h.Get("Sec-Websocket-Accept") != AcceptKey(key):
+	case h.Get("Sec-Websocket-Accept") != wsframe.AcceptKey(key):
 		return fmt.Errorf("%w: Sec-WebSocket-Accept does not match the key", errBadUpgrade)
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wsedge/wsedge/internal/wsframe"
 )
 
 // scriptedBackend answers each WebSocket handshake with what answer
@@ -58,7 +60,7 @@ func (b *scriptedBackend) url() string { return "ws://" + b.ln.Addr().String() +
 // switching is a valid 101 for req, with extra header lines.
 func switching(req *http.Request, extra ...string) string {
 	head := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Accept: " + AcceptKey(req.Header.Get("Sec-Websocket-Key")) + "\r\n"
+		"Sec-WebSocket-Accept: " + wsframe.AcceptKey(req.Header.Get("Sec-Websocket-Key")) + "\r\n"
 	for _, l := range extra {
 		head += l + "\r\n"
 	}
@@ -142,7 +144,7 @@ func TestHandshakeBadAnswers(t *testing.T) {
 		wantBody   string
 	}{
 		{"wrong accept", func(*http.Request) string {
-			return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + AcceptKey("other") + "\r\n\r\n"
+			return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + wsframe.AcceptKey("other") + "\r\n\r\n"
 		}, errBadUpgrade, 101, ""},
 		{"no accept", func(*http.Request) string {
 			return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"

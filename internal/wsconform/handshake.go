@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -15,16 +14,14 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/wsedge/wsedge/internal/wsframe"
 )
 
 // openHandshakeTimeout bounds the TCP connect, TLS and HTTP upgrade of one
 // case. Autobahn's client gives the opening handshake 5 s
 // (openHandshakeTimeout in autobahn-python's resetProtocolOptions).
 const openHandshakeTimeout = 5 * time.Second
-
-// acceptGUID is the fixed GUID a server appends to the key to prove it
-// read the upgrade request (RFC 6455 section 1.3).
-const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // DialError reports that the server could not be reached at all: no TCP
 // connection, or no TLS session. Run stops on it, since no later case could
@@ -188,13 +185,6 @@ func newKey() (string, error) {
 	return base64.StdEncoding.EncodeToString(nonce[:]), nil
 }
 
-// acceptFor is the Sec-WebSocket-Accept a server must return for key
-// (RFC 6455 section 4.2.2, item 5.4).
-func acceptFor(key string) string {
-	sum := sha1.Sum([]byte(key + acceptGUID))
-	return base64.StdEncoding.EncodeToString(sum[:])
-}
-
 // errNotUpgraded wraps every reason a server's answer is not a valid 101.
 var errNotUpgraded = errors.New("wsconform: server did not upgrade")
 
@@ -211,7 +201,7 @@ func checkUpgrade(resp *http.Response, key string) error {
 	if !headerHasToken(resp.Header, "Connection", "upgrade") {
 		return fmt.Errorf("%w: Connection header %q lacks upgrade", errNotUpgraded, resp.Header.Values("Connection"))
 	}
-	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), acceptFor(key); got != want {
+	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), wsframe.AcceptKey(key); got != want {
 		return fmt.Errorf("%w: Sec-WebSocket-Accept %q, want %q", errNotUpgraded, got, want)
 	}
 	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {

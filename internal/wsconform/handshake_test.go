@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsedge/wsedge/internal/wsframe"
 	"github.com/wsedge/wsedge/internal/wstest"
 )
 
@@ -35,7 +36,7 @@ func rawUpgrade(c net.Conn, accept func(key string) string, extra []byte) (*bufi
 func TestDialKeepsBytesAfterResponse(t *testing.T) {
 	early := Frame{Fin: true, Opcode: OpText, Payload: []byte("right behind the 101"), Unmasked: true}.appendWire(nil, [4]byte{})
 	addr := rawServer(t, func(c net.Conn) {
-		br, err := rawUpgrade(c, acceptFor, early)
+		br, err := rawUpgrade(c, wsframe.AcceptKey, early)
 		if err != nil {
 			t.Errorf("server: %v", err)
 			return
@@ -114,12 +115,5 @@ func TestBadURLs(t *testing.T) {
 		if _, err := Run(context.Background(), u, nil); err == nil {
 			t.Errorf("Run(%q): got no error, want one", u)
 		}
-	}
-}
-
-func TestAcceptKey(t *testing.T) {
-	// The example of RFC 6455 section 1.3.
-	if got, want := acceptFor("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="; got != want {
-		t.Errorf("got %q, want %q", got, want)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wsedge/wsedge/internal/wsframe"
 )
 
 // TestServerPingsAreAnsweredNotCounted: a relay may add keepalive pings;
@@ -55,7 +57,7 @@ func TestServerViolationFailsTheConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := rawServer(t, func(c net.Conn) {
-		br, err := rawUpgrade(c, acceptFor, masked)
+		br, err := rawUpgrade(c, wsframe.AcceptKey, masked)
 		if err != nil {
 			t.Errorf("server: %v", err)
 			return
@@ -101,7 +103,7 @@ func TestServerViolationFailsTheConnection(t *testing.T) {
 func TestServerThatNeverCloses(t *testing.T) {
 	t.Parallel()
 	addr := rawServer(t, func(c net.Conn) {
-		br, err := rawUpgrade(c, acceptFor, nil)
+		br, err := rawUpgrade(c, wsframe.AcceptKey, nil)
 		if err != nil {
 			t.Errorf("server: %v", err)
 			return
