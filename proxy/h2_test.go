@@ -86,7 +86,8 @@ func (c *h2Client) open(ctx context.Context, path string) (*h2ClientStream, *htt
 	select {
 	case a = <-answered:
 	case <-ctx.Done():
-		cancel()
+		cancel() // the round trip ends with the request's context
+		<-answered
 		return nil, nil, ctx.Err()
 	}
 	if a.err != nil || a.resp.StatusCode != http.StatusOK {
@@ -168,6 +169,7 @@ func (s *h2ClientStream) Close() error {
 		s.out.Close()
 		s.body.Close()
 		s.cancel()
+		<-s.ended // the body's reader has stopped
 	})
 	return nil
 }

@@ -87,18 +87,17 @@ func upgradeResponse(key string, answer, own http.Header) []byte {
 }
 
 // answerExtendedConnect accepts a WebSocket over HTTP/2 (RFC 8441 section
-// 5): a 200 carrying answer's headers and wsedge's own, no Upgrade,
-// Connection or Sec-WebSocket-Accept (HTTP/2 has none), flushed; the
-// stream is the connection from then on.
+// 5): a 200 carrying answer's headers and wsedge's own (which win),
+// flushed; the stream is the connection from then on. answer holds
+// end-to-end headers only (upgradeResponseHeader, or what gorilla chose:
+// see h2Handshake): HTTP/2 has no Upgrade, Connection or
+// Sec-WebSocket-Accept.
 func answerExtendedConnect(w http.ResponseWriter, answer http.Header) error {
 	h := w.Header()
 	for k, vv := range answer {
 		if _, own := h[k]; !own {
 			h[k] = vv
 		}
-	}
-	for _, k := range []string{"Upgrade", "Connection", "Sec-Websocket-Accept", "Content-Length"} {
-		delete(h, k)
 	}
 	w.WriteHeader(http.StatusOK)
 	if err := http.NewResponseController(w).Flush(); err != nil {
