@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -14,28 +12,12 @@ import (
 	"github.com/wsedge/wsedge/internal/wstest"
 )
 
-// chromium finds Debian's chromium. Locally a missing browser skips the
-// test, saying so; under CI=true (.ci/run installs it) it fails.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed (apt-get install chromium); .ci/run installs it")
-	}
-	t.Skip("chromium is not installed: apt-get install chromium to run the admin page test")
-	return ""
-}
-
 // TestAdminPageInChromium opens the admin page in headless Chromium and
 // watches it follow a connection live: the route's count goes up within
 // 2 s of a WebSocket opening through wsedge, and back down after it
 // closes.
 func TestAdminPageInChromium(t *testing.T) {
-	browser := chromium(t)
+	browser := wstest.Chromium(t)
 	adminAddr := wstest.ClosedAddr(t)
 	echo := wstest.EchoServer(t)
 	ra := startApp(t, t.TempDir(), reloadConfig("1s", backendRoute("main", "/ws", echo+"/"), handlerRoute("echo", "/echo", "echo"))+

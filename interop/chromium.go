@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -15,19 +14,6 @@ import (
 
 	"github.com/wsedge/wsedge/internal/wstest"
 )
-
-// requireChromium finds Debian's chromium, or ends the test through
-// missingPeer.
-func requireChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	missingPeer(t, "chromium is not installed (apt-get install chromium)")
-	return ""
-}
 
 // browser is a headless Chromium started for one test, which trusts the
 // test's certificate for wsedge's wss:// and https:// and nothing else
@@ -44,7 +30,7 @@ type browser struct {
 // browser is stopped and waited for when the test ends.
 func startChromium(t *testing.T, cert *wstest.Cert) *browser {
 	t.Helper()
-	bin := requireChromium(t)
+	bin := wstest.Chromium(t)
 	spki := sha256.Sum256(cert.Leaf.RawSubjectPublicKeyInfo)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),

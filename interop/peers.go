@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -296,15 +295,11 @@ func childProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
-// missingPeer ends a test that needs a peer that is not installed:
-// locally it skips, naming the peer and how to install it; under CI=true,
-// where .ci/run installs every peer, it fails.
+// missingPeer ends a test that needs a peer that is not installed (see
+// wstest.Unavailable: a skip locally, a failure under CI=true).
 func missingPeer(t *testing.T, problem string) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("interop peer missing under CI=true (.ci/run installs it): %s", problem)
-	}
-	t.Skipf("interop peer missing, skipped: %s", problem)
+	wstest.Unavailable(t, "interop peer: %s", problem)
 }
 
 // connID is an id for the connections of test t, for ?id= in URLs:

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/wsedge/wsedge/internal/wstest"
 )
 
 // manySockets is how many WebSockets TestChromiumManySockets opens from
@@ -25,7 +27,7 @@ const manySockets = 20
 // listen.http2: false the same page comes over HTTP/1.1 and the 20
 // sockets take 20 connections: 20 ports.
 func TestChromiumManySockets(t *testing.T) {
-	requireChromium(t)
+	wstest.Chromium(t)
 	requireNode(t)
 	nodeServer, nodeAddr := startNodeServer(t, nodeServerOptions{})
 	pageAddr := startPageServer(t)

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/wsedge/wsedge/internal/wstest"
 )
 
 // page wraps the interop page (testdata/browser) loaded in a tab.
@@ -85,7 +87,7 @@ func (p *page) expectEcho(t *testing.T, name, kind string, size int) {
 // with wsedge's default, where Chromium opens its sockets as HTTP/2
 // streams (RFC 8441), and with listen.http2: false, over HTTP/1.1.
 func TestChromium(t *testing.T) {
-	requireChromium(t)
+	wstest.Chromium(t)
 	requireNode(t)
 	requirePythonModule(t, "websockets")
 	requirePythonModule(t, "tornado")

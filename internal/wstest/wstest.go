@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -103,20 +104,40 @@ func (b *LogBuffer) String() string {
 	return b.buf.String()
 }
 
-// OpenFDs counts this process's open file descriptors, from /proc/self/fd.
-// Where there is none (not Linux) the test is skipped, saying so; under
-// CI=true (Linux) that is a failure instead. It must be called on the
-// test's goroutine.
+// Unavailable ends a test that needs something this machine lacks (a
+// peer, a tool, /proc): locally it skips, saying what; under CI=true,
+// where .ci/run installs everything the tests need, it fails. It must be
+// called on the test's goroutine.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("missing under CI=true (.ci/run must provide it): "+format, args...)
+	}
+	t.Skipf("skipped, missing here: "+format, args...)
+}
+
+// OpenFDs counts this process's open file descriptors, from /proc/self/fd;
+// where there is none (not Linux), see Unavailable.
 func OpenFDs(t testing.TB) int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("cannot count descriptors: %v", err)
-		}
-		t.Skipf("cannot count descriptors here (%v): the descriptor checks need Linux", err)
+		Unavailable(t, "cannot count descriptors (%v): the descriptor checks need Linux", err)
 	}
 	return len(entries)
+}
+
+// Chromium finds Debian's chromium (or Chrome) for the browser tests;
+// missing, see Unavailable.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	Unavailable(t, "chromium is not installed (apt-get install chromium)")
+	return ""
 }
 
 // Listen listens on a free TCP port of 127.0.0.1. The listener is closed
