@@ -21,11 +21,13 @@ import (
 	"time"
 
 	"github.com/wsedge/wsedge/admin"
+	"github.com/wsedge/wsedge/cluster"
 	"github.com/wsedge/wsedge/config"
 	"github.com/wsedge/wsedge/internal/conftypes"
 	"github.com/wsedge/wsedge/internal/xconnect"
 	"github.com/wsedge/wsedge/proxy"
 	"github.com/wsedge/wsedge/tlsconf"
+	"github.com/wsedge/wsedge/upstream"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -131,6 +133,7 @@ type app struct {
 	tls        *tlsconf.Manager // nil without a TLS section
 	proxy      *proxy.Server
 	admin      *admin.Server // nil without an admin listener
+	cluster    *cluster.Node // nil without a cluster section
 	reloads    *reloadMetrics
 	// statusMu guards reloadStatus, which the admin page reads.
 	statusMu     sync.Mutex
@@ -147,7 +150,7 @@ func check(cfg *config.File) error {
 	if cfg.TLS.Enabled() {
 		errs = append(errs, conftypes.Under("tls", tlsconf.Check(cfg.TLS)))
 	}
-	rt, err := proxy.Build(cfg.Config, slog.New(slog.DiscardHandler), nil)
+	rt, err := proxy.Build(cfg.Config, proxy.BuildDeps{Log: slog.New(slog.DiscardHandler)}, nil)
 	if err == nil {
 		rt.Close()
 	}
@@ -158,11 +161,29 @@ func newApp(cfg *config.File, log *slog.Logger) (*app, error) {
 	a := &app{log: log, cfg: cfg, reloads: newReloadMetrics()}
 	a.reloads.counted(nil) // the configuration loaded at start
 	a.reloadStatus = reloadStatus{Version: buildVersion(), LastSuccess: time.Now()}
+	if err := a.wire(cfg); err != nil {
+		a.closeCluster()
+		return nil, err
+	}
+	return a, nil
+}
+
+// wire builds what cfg configures: the cluster membership, the
+// certificates, the proxy and the admin listener.
+func (a *app) wire(cfg *config.File) error {
+	log := a.log
 	deps := proxy.Deps{Log: log, Metrics: cfg.Admin.Enabled(), HSTS: cfg.TLS.HSTSHeader()}
+	if cfg.Cluster.Enabled() {
+		node, err := cluster.Open(cfg.Cluster, log.With("component", "cluster"))
+		if err != nil {
+			return cfg.Locate(conftypes.Under("cluster", err))
+		}
+		a.cluster = node
+	}
 	if cfg.TLS.Enabled() {
 		m, err := tlsconf.New(cfg.TLS, log.With("component", "tls"))
 		if err != nil {
-			return nil, cfg.Locate(conftypes.Under("tls", err))
+			return cfg.Locate(conftypes.Under("tls", err))
 		}
 		a.tls = m
 		deps.TLS = m.TLSConfig()
@@ -170,20 +191,36 @@ func newApp(cfg *config.File, log *slog.Logger) (*app, error) {
 			deps.Challenges = m
 		}
 	}
-	rt, err := proxy.Build(cfg.Config, log, nil)
+	rt, err := proxy.Build(cfg.Config, a.buildDeps(), nil)
 	if err != nil {
-		return nil, cfg.Locate(err)
+		return cfg.Locate(err)
 	}
 	srv, err := proxy.New(cfg.Config, rt, deps)
 	if err != nil {
 		rt.Close()
-		return nil, err
+		return err
 	}
 	a.proxy = srv
 	if cfg.Admin.Enabled() {
 		a.admin = admin.New(cfg.Admin, a, a.metricsHandler(), log.With("component", "admin"))
 	}
-	return a, nil
+	return nil
+}
+
+// buildDeps are what every runtime a is to serve is built with.
+func (a *app) buildDeps() proxy.BuildDeps {
+	deps := proxy.BuildDeps{Log: a.log}
+	if a.cluster != nil {
+		deps.Rooms = func(route string) upstream.RoomBus { return a.cluster.Rooms(route) }
+	}
+	return deps
+}
+
+// closeCluster leaves the cluster, if a is in one.
+func (a *app) closeCluster() {
+	if a.cluster != nil {
+		a.cluster.Close()
+	}
 }
 
 // run serves on ls until ctx is cancelled; hup reloads the configuration
@@ -194,6 +231,8 @@ func (a *app) run(ctx context.Context, ls proxy.Listeners, hup <-chan os.Signal)
 	// the proxy's drain (/readyz says "draining" while it lasts), and
 	// stop once Serve has returned.
 	bg, stopBackground := context.WithCancel(context.Background())
+	// Last: the rooms' members have gone with the drain.
+	defer a.closeCluster()
 	var background sync.WaitGroup
 	defer background.Wait()
 	defer stopBackground()

@@ -56,6 +56,9 @@ func (a *app) metricsHandler() http.Handler {
 	if a.tls != nil {
 		reg.MustRegister(certExpiry{a.tls})
 	}
+	if a.cluster != nil {
+		reg.MustRegister(a.cluster.Collector())
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogErrorLog{a}})
 }
 

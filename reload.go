@@ -78,7 +78,7 @@ func (a *app) applyReload() error {
 	if err != nil {
 		return err
 	}
-	next, err := proxy.Build(cfg.Config, a.log, a.proxy.Runtime())
+	next, err := proxy.Build(cfg.Config, a.buildDeps(), a.proxy.Runtime())
 	if err != nil {
 		return cfg.Locate(err)
 	}
@@ -114,6 +114,11 @@ func (a *app) checkReload() (*config.File, error) {
 	if cfg.Admin != a.cfg.Admin {
 		// The admin listener is opened once, at start.
 		errs = append(errs, conftypes.Field("admin", proxy.ErrNeedsRestart))
+	}
+	if !reflect.DeepEqual(cfg.Cluster, a.cfg.Cluster) {
+		// The connection to NATS is made once, at start, and the
+		// rooms linked through it live on.
+		errs = append(errs, conftypes.Field("cluster", proxy.ErrNeedsRestart))
 	}
 	return cfg, cfg.Locate(errors.Join(errs...))
 }

@@ -1,12 +1,13 @@
 // Package config reads wsedge's YAML configuration file. It composes the
-// sections each package owns (proxy.Config at the top level, tlsconf.Config
-// under tls), decodes strictly, runs every section's Validate (which reads
-// no file), and reports every problem at once with its file and line. The
-// build step's errors (files that cannot be read) are located the same way
-// by File.Locate.
+// sections each package owns (proxy.Config at the top level,
+// tlsconf.Config under tls, admin.Config under admin, cluster.Config
+// under cluster), decodes strictly, runs every section's Validate (which
+// reads no file), and reports every problem at once with its file and
+// line. The build step's errors (files that cannot be read) are located
+// the same way by File.Locate.
 //
-// It sits above proxy and tlsconf and below main: it wires configuration
-// data, never runtime objects.
+// It sits above proxy, tlsconf, admin and cluster and below main: it
+// wires configuration data, never runtime objects.
 package config
 
 import (
@@ -19,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wsedge/wsedge/admin"
+	"github.com/wsedge/wsedge/cluster"
 	"github.com/wsedge/wsedge/internal/conftypes"
 	"github.com/wsedge/wsedge/proxy"
 	"github.com/wsedge/wsedge/tlsconf"
@@ -32,6 +34,9 @@ type File struct {
 	TLS tlsconf.Config `yaml:"tls"`
 	// Admin is the admin section: the admin listener.
 	Admin admin.Config `yaml:"admin"`
+	// Cluster is the cluster section: the NATS servers the instances
+	// share rooms and certificates through (issue 12).
+	Cluster cluster.Config `yaml:"cluster"`
 
 	// name and root locate the errors of the build step (Locate).
 	name string
@@ -89,6 +94,7 @@ func Parse(name string, data []byte, dir string) (*File, error) {
 	p.checkKeys(root, typeOfFile, "")
 	badPaths := p.decode(root, f)
 	f.TLS.ResolvePaths(dir)
+	f.Cluster.ResolvePaths(dir)
 	f.Routes.ResolvePaths(dir)
 	for _, err := range conftypes.Flatten(f.Validate()) {
 		var fe *conftypes.FieldError
@@ -132,7 +138,8 @@ func (f *File) Locate(err error) error {
 
 // Validate checks every section and the ways they depend on each other.
 func (f *File) Validate() error {
-	errs := []error{f.Config.Validate(), conftypes.Under("tls", f.TLS.Validate()), conftypes.Under("admin", f.Admin.Validate())}
+	errs := []error{f.Config.Validate(), conftypes.Under("tls", f.TLS.Validate()), conftypes.Under("admin", f.Admin.Validate()),
+		conftypes.Under("cluster", f.Cluster.Validate())}
 	if f.Listen.HTTPS != "" && !f.TLS.Enabled() {
 		errs = append(errs, conftypes.Field("listen.https", errors.New("the https listener needs a certificate: set tls.certificates, tls.self_signed or tls.acme")))
 	}

@@ -82,7 +82,7 @@ func startProxy(t testing.TB, cfg Config, withTLS bool, deps ...func(*Deps)) *te
 		tlsConfig = m.TLSConfig()
 		cfg.Listen.HTTPS = "127.0.0.1:0"
 	}
-	rt, err := Build(cfg, slog.New(tp.log), nil)
+	rt, err := Build(cfg, BuildDeps{Log: slog.New(tp.log)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 // while it serves, and is not while it drains.
 func TestReadyOnlyWhileServing(t *testing.T) {
 	cfg := testConfig(handlerRoute("/echo", "echo"))
-	rt, err := Build(cfg, slog.New(slog.DiscardHandler), nil)
+	rt, err := Build(cfg, BuildDeps{Log: slog.New(slog.DiscardHandler)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

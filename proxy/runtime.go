@@ -78,7 +78,7 @@ type targetSettings struct {
 // URL it still has, that backend's connection count and health. Every
 // route that cannot be built is reported, as conftypes.FieldErrors under
 // "routes[i]", so the configuration's reader can name the file and line.
-func Build(cfg Config, log *slog.Logger, prev *Runtime) (*Runtime, error) {
+func Build(cfg Config, deps BuildDeps, prev *Runtime) (*Runtime, error) {
 	table, err := routes.New(cfg.Routes)
 	if err != nil {
 		return nil, fmt.Errorf("build routes: %w", err)
@@ -87,12 +87,12 @@ func Build(cfg Config, log *slog.Logger, prev *Runtime) (*Runtime, error) {
 	// Validated: nothing here fails.
 	rt.trusted, _ = netset.Parse("trusted_proxies", cfg.TrustedProxies)
 	rt.ips = parseIPRules(cfg.Allow, cfg.Deny)
-	env := targetEnv(cfg, log)
+	env := targetEnv(cfg, deps.Log)
 	var errs []error
 	for i := range cfg.Routes {
 		t := rt.reusable(prev, &cfg.Routes[i].Config)
 		if t == nil {
-			if t, err = newTarget(cfg.Routes[i].Config, env, prev.backendsOf(cfg.Routes[i].Label())); err != nil {
+			if t, err = newTarget(cfg.Routes[i].Config, deps.routeEnv(env, cfg.Routes[i].Label()), prev.backendsOf(cfg.Routes[i].Label())); err != nil {
 				errs = append(errs, conftypes.Under(fmt.Sprintf("routes[%d]", i), err))
 				continue
 			}
@@ -114,6 +114,26 @@ func Build(cfg Config, log *slog.Logger, prev *Runtime) (*Runtime, error) {
 		return nil, errors.Join(errs...)
 	}
 	return rt, nil
+}
+
+// BuildDeps are what Build needs from the process besides the
+// configuration: they are the same for every runtime it builds.
+type BuildDeps struct {
+	// Log receives the targets' log lines. Required.
+	Log *slog.Logger
+	// Rooms, if set, gives each route's broadcast rooms their link to the
+	// other instances of a cluster (issue 12), by the route's label,
+	// which names the route alike on every instance. Nil: rooms are this
+	// instance's alone.
+	Rooms func(route string) upstream.RoomBus
+}
+
+// routeEnv is env for the route labelled label.
+func (d BuildDeps) routeEnv(env upstream.Env, label string) upstream.Env {
+	if d.Rooms != nil {
+		env.Rooms = d.Rooms(label)
+	}
+	return env
 }
 
 func settingsOf(cfg Config) targetSettings {

@@ -106,7 +106,7 @@ func TestBuiltinsFailBadPayloads(t *testing.T) {
 func TestOnlyNamedListenersOpen(t *testing.T) {
 	cfg := testConfig(handlerRoute("/echo", "echo"))
 	cfg.Listen = ListenConfig{HTTPS: "127.0.0.1:0"}
-	rt, err := Build(cfg, slog.New(slog.DiscardHandler), nil)
+	rt, err := Build(cfg, BuildDeps{Log: slog.New(slog.DiscardHandler)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

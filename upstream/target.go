@@ -46,6 +46,10 @@ type Env struct {
 	// one to finish, as HAProxy queues for a server's maxconn, then gives
 	// up with ErrDialsBusy. Zero: no bound.
 	MaxDials int
+	// Rooms carries a broadcast route's rooms to the other instances of
+	// a cluster (issue 12); the proxy gives each route its own. Nil: the
+	// rooms are this instance's alone.
+	Rooms RoomBus
 }
 
 // Kind is what a route points at, as its Config says.

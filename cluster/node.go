@@ -1,0 +1,129 @@
+package cluster
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Node is this instance's membership of the cluster: its connection to
+// NATS and what travels on it. Open makes one; Close ends it.
+type Node struct {
+	log      *slog.Logger
+	cfg      Config
+	instance string
+	// origin tags every message this instance publishes; its own copies
+	// are never delivered back to it (NoEcho, and the tag checked).
+	origin uint64
+	conn   *nats.Conn
+	stats  stats
+
+	mu    sync.Mutex // guards links
+	links map[*link]struct{}
+	// droppedBySlowLinks counts what links that have left dropped as
+	// slow consumers (see stats).
+	droppedBySlowLinks atomic.Int64
+	// outageDrops counts publishes dropped since the connection was
+	// last up, for the reconnect log line.
+	outageDrops atomic.Int64
+}
+
+// Open connects to the cluster's NATS servers. It returns at once even if
+// none is reachable: the instance then serves its own members, drops and
+// counts what it would publish, and keeps trying (every ReconnectWait),
+// subscribing to its rooms when a server answers. An error is a setting
+// NATS cannot use (a credentials or TLS file that cannot be read).
+func Open(cfg Config, log *slog.Logger) (*Node, error) {
+	n := &Node{log: log, cfg: cfg, instance: instanceName(cfg), origin: randomOrigin(), links: map[*link]struct{}{}}
+	opts := []nats.Option{
+		nats.Name(n.instance),
+		// Rooms are at-most-once: a message that cannot be sent now is
+		// dropped and counted, not buffered through an outage.
+		nats.ReconnectBufSize(-1),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(cfg.reconnectWait()),
+		nats.RetryOnFailedConnect(true),
+		// The instance delivers its own members' messages itself.
+		nats.NoEcho(),
+		nats.ConnectHandler(func(c *nats.Conn) {
+			n.log.Info("cluster: connected to NATS", "server", c.ConnectedUrlRedacted())
+		}),
+		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+			if c.IsClosed() {
+				return // Close: the instance is stopping
+			}
+			n.log.Warn("cluster: lost NATS; delivering to local members only, dropping cross-instance messages until it is back", "err", err)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			n.stats.reconnects.Add(1)
+			n.log.Info("cluster: reconnected to NATS; rooms subscribed again", "server", c.ConnectedUrlRedacted(),
+				"dropped_while_down", n.outageDrops.Swap(0))
+		}),
+		nats.ErrorHandler(n.asyncError),
+	}
+	if cfg.Credentials != "" {
+		opts = append(opts, nats.UserCredentials(cfg.Credentials))
+	}
+	if t := cfg.TLS; t != nil {
+		if t.CA != "" {
+			opts = append(opts, nats.RootCAs(t.CA))
+		}
+		if t.Cert != "" {
+			opts = append(opts, nats.ClientCert(t.Cert, t.Key))
+		}
+	}
+	conn, err := nats.Connect(strings.Join(cfg.NATS, ","), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connect to NATS: %w", err)
+	}
+	n.conn = conn
+	if !conn.IsConnected() {
+		n.log.Warn("cluster: no NATS server reachable yet; serving local members, retrying", "servers", strings.Join(cfg.NATS, ","))
+	}
+	return n, nil
+}
+
+// Close leaves the cluster: the connection closes, and with it every
+// room's subscription.
+func (n *Node) Close() {
+	n.conn.Close()
+}
+
+// Instance is this instance's name in the cluster.
+func (n *Node) Instance() string { return n.instance }
+
+// asyncError logs what NATS reports outside a call: a room's
+// subscription falling behind (its messages are dropped and counted), a
+// permission refused.
+func (n *Node) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	if sub != nil {
+		n.log.Warn("cluster: room subscription error", "subject", sub.Subject, "err", err)
+		return
+	}
+	n.log.Warn("cluster: NATS error", "err", err)
+}
+
+// instanceName is the configured name, else host name and process ID.
+func instanceName(cfg Config) string {
+	if cfg.Instance != "" {
+		return cfg.Instance
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "wsedge"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+func randomOrigin() uint64 {
+	var b [8]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return binary.BigEndian.Uint64(b[:])
+}
