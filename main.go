@@ -150,6 +150,9 @@ func check(cfg *config.File) error {
 	if cfg.TLS.Enabled() {
 		errs = append(errs, conftypes.Under("tls", tlsconf.Check(cfg.TLS)))
 	}
+	if cfg.Cluster.Enabled() {
+		errs = append(errs, conftypes.Under("cluster", cluster.Check(cfg.Cluster)))
+	}
 	rt, err := proxy.Build(cfg.Config, proxy.BuildDeps{Log: slog.New(slog.DiscardHandler)}, nil)
 	if err == nil {
 		rt.Close()
@@ -181,7 +184,15 @@ func (a *app) wire(cfg *config.File) error {
 		a.cluster = node
 	}
 	if cfg.TLS.Enabled() {
-		m, err := tlsconf.New(cfg.TLS, log.With("component", "tls"))
+		var store tlsconf.ACMEStore // nil: tls.acme.cache
+		if a.cluster != nil && cfg.TLS.ACME != nil {
+			cc, err := a.cluster.OpenCertCache()
+			if err != nil {
+				return err
+			}
+			store = cc
+		}
+		m, err := tlsconf.NewShared(cfg.TLS, log.With("component", "tls"), store)
 		if err != nil {
 			return cfg.Locate(conftypes.Under("tls", err))
 		}

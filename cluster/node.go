@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -9,8 +10,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Node is this instance's membership of the cluster: its connection to
@@ -23,7 +26,12 @@ type Node struct {
 	// are never delivered back to it (NoEcho, and the tag checked).
 	origin uint64
 	conn   *nats.Conn
-	stats  stats
+	// store is the ACME store's connection (OpenCertCache): JetStream's
+	// requests need answers, so it needs NATS at start and buffers
+	// across a reconnect, unlike the rooms' connection. Nil without
+	// ACME.
+	store *nats.Conn
+	stats stats
 
 	mu    sync.Mutex // guards links
 	links map[*link]struct{}
@@ -38,9 +46,12 @@ type Node struct {
 // Open connects to the cluster's NATS servers. It returns at once even if
 // none is reachable: the instance then serves its own members, drops and
 // counts what it would publish, and keeps trying (every ReconnectWait),
-// subscribing to its rooms when a server answers. An error is a setting
-// NATS cannot use (a credentials or TLS file that cannot be read).
+// subscribing to its rooms when a server answers. An error is a file
+// that cannot be used (see Check), as conftypes.FieldErrors.
 func Open(cfg Config, log *slog.Logger) (*Node, error) {
+	if err := Check(cfg); err != nil {
+		return nil, err
+	}
 	n := &Node{log: log, cfg: cfg, instance: instanceName(cfg), origin: randomOrigin(), links: map[*link]struct{}{}}
 	opts := []nats.Option{
 		nats.Name(n.instance),
@@ -68,18 +79,7 @@ func Open(cfg Config, log *slog.Logger) (*Node, error) {
 		}),
 		nats.ErrorHandler(n.asyncError),
 	}
-	if cfg.Credentials != "" {
-		opts = append(opts, nats.UserCredentials(cfg.Credentials))
-	}
-	if t := cfg.TLS; t != nil {
-		if t.CA != "" {
-			opts = append(opts, nats.RootCAs(t.CA))
-		}
-		if t.Cert != "" {
-			opts = append(opts, nats.ClientCert(t.Cert, t.Key))
-		}
-	}
-	conn, err := nats.Connect(strings.Join(cfg.NATS, ","), opts...)
+	conn, err := nats.Connect(strings.Join(cfg.NATS, ","), append(opts, n.authOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to NATS: %w", err)
 	}
@@ -94,6 +94,59 @@ func Open(cfg Config, log *slog.Logger) (*Node, error) {
 // room's subscription.
 func (n *Node) Close() {
 	n.conn.Close()
+	if n.store != nil {
+		n.store.Close()
+	}
+}
+
+// storeSetupTimeout bounds opening the ACME store's buckets at start.
+const storeSetupTimeout = 30 * time.Second
+
+// OpenCertCache opens the cluster's ACME store (cluster.acme), creating
+// its buckets if they are missing, on a connection of its own. Unlike
+// the rooms, it needs NATS now: without the store no certificate can be
+// served, so an instance that cannot reach NATS at start does not
+// start.
+func (n *Node) OpenCertCache() (*CertCache, error) {
+	conn, err := nats.Connect(strings.Join(n.cfg.NATS, ","), append(n.authOptions(),
+		nats.Name(n.instance+" acme"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(n.cfg.reconnectWait()),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: acme store: connect to NATS: %w", err)
+	}
+	js, err := jetstream.New(conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("cluster: acme store: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeSetupTimeout)
+	defer cancel()
+	c, err := NewCertCache(ctx, js, CertCacheConfig{Bucket: n.cfg.Bucket(), LockTTL: n.cfg.lockTTL(), Owner: n.instance}, n.log)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	n.store = conn
+	return c, nil
+}
+
+// authOptions are the credentials and TLS settings of every connection.
+func (n *Node) authOptions() []nats.Option {
+	var opts []nats.Option
+	if n.cfg.Credentials != "" {
+		opts = append(opts, nats.UserCredentials(n.cfg.Credentials))
+	}
+	if t := n.cfg.TLS; t != nil {
+		if t.CA != "" {
+			opts = append(opts, nats.RootCAs(t.CA))
+		}
+		if t.Cert != "" {
+			opts = append(opts, nats.ClientCert(t.Cert, t.Key))
+		}
+	}
+	return opts
 }
 
 // Instance is this instance's name in the cluster.

@@ -31,7 +31,8 @@ type ACMEConfig struct {
 	Email string `yaml:"email"`
 	// Cache is the directory holding the account key and certificates
 	// (created 0700, files 0600). Default "certs/acme", relative to the
-	// configuration file.
+	// configuration file. Not used in a cluster, whose instances share
+	// their ACME state in NATS instead (see NewShared and ACMEStore).
 	Cache string `yaml:"cache"`
 	// Directory is the CA's ACME directory URL. Default Let's Encrypt's
 	// production directory.
@@ -151,9 +152,14 @@ type acmeIssuer struct {
 	// http01: tls.acme.challenge is http-01, so acme-tls/1 is not
 	// offered and TLS-ALPN-01 validations fail (see Challenge).
 	http01 bool
+	// shared is set when the ACME state is in a cluster's store rather
+	// than in the cache directory.
+	shared *sharedState
 }
 
-func newACMEIssuer(cfg *ACMEConfig, log *slog.Logger) (*acmeIssuer, error) {
+// newACMEIssuer makes the issuer; store, if not nil, replaces the cache
+// directory.
+func newACMEIssuer(cfg *ACMEConfig, log *slog.Logger, store ACMEStore) (*acmeIssuer, error) {
 	httpClient := &http.Client{Timeout: time.Minute}
 	if cfg.CA != "" {
 		pool, err := loadCertPool(cfg.CA)
@@ -169,9 +175,15 @@ func newACMEIssuer(cfg *ACMEConfig, log *slog.Logger) (*acmeIssuer, error) {
 		hosts[strings.ToLower(h)] = true
 	}
 	whitelist := autocert.HostWhitelist(cfg.Hosts...)
+	var cache autocert.Cache = autocert.DirCache(cfg.cacheDir())
+	var shared *sharedState
+	if store != nil {
+		cache = store
+		shared = &sharedState{store: store}
+	}
 	m := &autocert.Manager{
 		Prompt: autocert.AcceptTOS,
-		Cache:  autocert.DirCache(cfg.cacheDir()),
+		Cache:  cache,
 		// autocert hands HTTP-01 requests' Host header to the policy
 		// as is; a validator on a non-default port sends "name:port",
 		// so the port comes off first.
@@ -188,7 +200,7 @@ func newACMEIssuer(cfg *ACMEConfig, log *slog.Logger) (*acmeIssuer, error) {
 		Email:  cfg.Email,
 		Client: &acme.Client{DirectoryURL: cfg.directoryURL(), HTTPClient: httpClient},
 	}
-	return &acmeIssuer{manager: m, hosts: hosts, http01: cfg.HTTP01()}, nil
+	return &acmeIssuer{manager: m, hosts: hosts, http01: cfg.HTTP01(), shared: shared}, nil
 }
 
 // covers reports whether name is one of the hosts.

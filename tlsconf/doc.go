@@ -3,5 +3,6 @@
 // SNI and reloaded when they change, and, for development, a self-signed
 // certificate generated in memory. It stands alone: of wsedge it imports
 // only the leaf internal/conftypes, and main hands its *tls.Config (and
-// its ACME HTTP-01 responder) to the proxy.
+// its ACME HTTP-01 responder) to the proxy. In a cluster, main hands it
+// the store the instances share their ACME state in (ACMEStore).
 package tlsconf

@@ -43,9 +43,15 @@ func (m *Manager) NotAfter(ctx context.Context) map[string]time.Time {
 
 // cachedLeaf reads host's certificate from the ACME cache, or nil.
 // autocert stores the key and the chain, leaf first, as PEM under the
-// host's name (its ECDSA certificate, which wsedge asks for).
+// host's name (its ECDSA certificate, which wsedge asks for). A shared
+// store is read with Peek: a Get that misses would take the order lock
+// for a certificate this reader does not order.
 func (a *acmeIssuer) cachedLeaf(ctx context.Context, host string) *x509.Certificate {
-	data, err := a.manager.Cache.Get(ctx, host)
+	read := a.manager.Cache.Get
+	if a.shared != nil {
+		read = a.shared.store.Peek
+	}
+	data, err := read(ctx, host)
 	if err != nil {
 		return nil
 	}

@@ -50,8 +50,14 @@ type Manager struct {
 // Every problem with the files (missing, not PEM, a key that does not
 // match its certificate, a name both a file and ACME claim) is reported
 // at once, as conftypes.FieldErrors relative to the section, so the
-// configuration's reader can name the file and line.
+// configuration's reader can name the file and line. ACME keeps its state
+// in the tls.acme.cache directory; NewShared keeps it in a store shared
+// by a cluster.
 func New(cfg Config, log *slog.Logger) (*Manager, error) {
+	return newManager(cfg, log, nil)
+}
+
+func newManager(cfg Config, log *slog.Logger, store ACMEStore) (*Manager, error) {
 	m := &Manager{log: log, minVersion: tls.VersionTLS12, watchInterval: cfg.WatchInterval.D()}
 	if cfg.MinVersion == "1.3" {
 		m.minVersion = tls.VersionTLS13
@@ -75,12 +81,16 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 		m.selfSigned = c
 	}
 	if cfg.ACME != nil {
-		a, err := newACMEIssuer(cfg.ACME, log)
+		a, err := newACMEIssuer(cfg.ACME, log, store)
 		if err != nil {
 			return nil, conftypes.Under("acme", err)
 		}
 		m.acme = a
-		log.Info("ACME enabled", "hosts", cfg.ACME.Hosts, "directory", cfg.ACME.directoryURL(), "cache", cfg.ACME.cacheDir(), "challenge", cfg.ACME.challenge())
+		cache := cfg.ACME.cacheDir()
+		if store != nil {
+			cache = "the cluster's shared store"
+		}
+		log.Info("ACME enabled", "hosts", cfg.ACME.Hosts, "directory", cfg.ACME.directoryURL(), "cache", cache, "challenge", cfg.ACME.challenge())
 	}
 	if len(m.files) == 0 && m.selfSigned == nil && m.acme == nil {
 		return nil, errors.New("tls: no certificate configured")
@@ -167,7 +177,7 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 		return c, nil
 	}
 	if m.acme.covers(name) {
-		return m.acme.manager.GetCertificate(hello)
+		return m.acme.getCertificate(hello, name)
 	}
 	if c := set.wildcardFor(name); c != nil {
 		return c, nil
