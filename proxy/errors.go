@@ -50,6 +50,7 @@ func statusFor(err error) int {
 	var ad *authDenied
 	var ne net.Error
 	var nb *upstream.NoBackendError
+	var rl *upstream.RoomLimitError
 	switch {
 	case errors.As(err, &he):
 		return he.status
@@ -59,7 +60,7 @@ func statusFor(err error) int {
 		return ad.verdict.Status
 	case errors.Is(err, forwardauth.ErrTimeout):
 		return http.StatusGatewayTimeout
-	case errors.As(err, &nb), errors.Is(err, upstream.ErrDialsBusy), errors.Is(err, forwardauth.ErrUnavailable):
+	case errors.As(err, &nb), errors.As(err, &rl), errors.Is(err, upstream.ErrDialsBusy), errors.Is(err, forwardauth.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errNoRoute), errors.Is(err, upstream.ErrNotFound):
 		return http.StatusNotFound
@@ -80,6 +81,7 @@ func statusFor(err error) int {
 // to understand, nothing about backend addresses.
 func clientMessage(status int, err error) string {
 	var le *limitError
+	var rl *upstream.RoomLimitError
 	switch {
 	case errors.Is(err, errDraining):
 		return "service unavailable: the server is shutting down"
@@ -87,6 +89,8 @@ func clientMessage(status int, err error) string {
 		return "too many requests: too many WebSocket handshakes from this address, retry later"
 	case errors.As(err, &le):
 		return "service unavailable: connection limit reached (" + le.limit + "), retry later"
+	case errors.As(err, &rl):
+		return "service unavailable: room limit reached (" + rl.Limit + "), retry later"
 	case errors.Is(err, upstream.ErrDialsBusy):
 		return "service unavailable: the backend is busy, retry later"
 	case errors.Is(err, forwardauth.ErrUnavailable):
@@ -145,7 +149,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, e
 		return
 	}
 	level := slog.LevelInfo
-	if le := (*limitError)(nil); status >= 500 && !errors.As(err, &le) {
+	if status >= 500 && !fullLimit(err) {
 		level = slog.LevelWarn // a gateway error; a full limit is the edge's own policy
 	}
 	if limit != "" {
@@ -158,12 +162,23 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, rt *route, e
 	s.log.Log(r.Context(), level, "request refused", attrs...)
 }
 
+// fullLimit reports whether err is one of the edge's own limits being
+// full (a connection limit, a broadcast room's), not a backend's trouble.
+func fullLimit(err error) bool {
+	var le *limitError
+	var rl *upstream.RoomLimitError
+	return errors.As(err, &le) || errors.As(err, &rl)
+}
+
 // limitOf names the limit that refused a request, or "" if none did.
 func limitOf(err error) string {
 	var le *limitError
+	var rl *upstream.RoomLimitError
 	switch {
 	case errors.As(err, &le):
 		return le.limit
+	case errors.As(err, &rl):
+		return rl.Limit
 	case errors.Is(err, upstream.ErrDialsBusy):
 		return limitBackendDials
 	}
@@ -172,7 +187,8 @@ func limitOf(err error) string {
 
 // retryAfter is the Retry-After value for a 503 or 429: when the first
 // backend may be back, when the client's handshake rate allows another,
-// or a few seconds (a full connection limit, a busy backend, a drain).
+// or a few seconds (a full connection limit or broadcast room, a busy
+// backend, a drain).
 func retryAfter(err error) string {
 	var nb *upstream.NoBackendError
 	var le *limitError

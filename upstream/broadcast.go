@@ -1,8 +1,10 @@
 package upstream
 
 import (
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,64 +15,125 @@ import (
 	"github.com/julienschmidt/httprouter"
 )
 
-// memberQueueLen is how many messages a broadcast member may fall behind
-// before it is closed. The queue holds pointers to prepared messages shared
-// by every member, so its cost is the messages, not copies of them.
-const memberQueueLen = 64
-
-// closeTooSlow is sent to a member that fell memberQueueLen messages behind:
-// 1008 Policy Violation (RFC 6455 section 7.4.1), the room's policy being
-// that nobody stalls it.
+// closeTooSlow is sent to a member whose queue stayed full for the write
+// timeout: 1008 Policy Violation (RFC 6455 section 7.4.1), the room's
+// policy being that nobody holds it back for longer.
 const closeTooSlow = websocket.ClosePolicyViolation
-
-// broadcast puts each connection in a room named by the route's parameters
-// (/chat/:room) and sends every message from a member to every member of
-// the room, the sender included.
-type broadcast struct {
-	log          *slog.Logger
-	writeTimeout time.Duration
-
-	mu    sync.Mutex // guards rooms and every room's member list writes
-	rooms map[string]*room
-}
-
-// room's member list is copy-on-write: publishing, the hot path, loads it
-// without a lock; joins and leaves replace it under broadcast.mu.
-type room struct {
-	key     string
-	members atomic.Pointer[[]*member]
-}
-
-type member struct {
-	conn    *websocket.Conn
-	queue   chan *websocket.PreparedMessage
-	evicted chan struct{} // closed when the member is too slow
-	done    chan struct{} // closed when the member's reader has ended
-}
-
-func newBroadcast(env Env) *broadcast {
-	return &broadcast{log: env.Log, writeTimeout: env.WriteTimeout, rooms: map[string]*room{}}
-}
-
-// Close holds nothing to release: rooms end with their last member.
-func (b *broadcast) Close() error { return nil }
-
-type broadcastSession struct {
-	hub *broadcast
-	key string
-}
-
-func (b *broadcast) Open(_ *http.Request, params httprouter.Params) (Session, error) {
-	return &broadcastSession{hub: b, key: roomKey(params)}, nil
-}
-
-// Abandon: a member joins its room only when it is served.
-func (s *broadcastSession) Abandon() {}
 
 // broadcastMaxMessage bounds a broadcast message whatever
 // max_message_bytes says: each is held whole, once per room, until every
 // member's queue has taken it.
 const broadcastMaxMessage = 1 << 20
+
+// broadcast puts each connection in a room named by the route's parameters
+// (/chat/:room) and sends every message from a member to every member of
+// the room, the sender included unless echo_self is off (issue 12).
+//
+// Each member has a queue bounded in bytes (member_queue) of messages
+// framed once for the whole room, and a writer that empties it. A
+// publisher that finds a queue full waits for room in it: its reads
+// pause and TCP slows its client down, so a burst is paced by the room
+// rather than evicting its members. A member whose writer takes nothing
+// for the write timeout (while a publisher waits on its full queue, or
+// in a write that times out) is evicted: taken out of the room at once,
+// logged, and closed with 1008, or dropped if a write was cut.
+type broadcast struct {
+	log          *slog.Logger
+	writeTimeout time.Duration
+	// closeWait is CloseWait(writeTimeout): how long a closing handshake
+	// the handler starts may take, and how long a full queue may make no
+	// progress, a publisher waiting on it, before its member is evicted.
+	closeWait  time.Duration
+	queueLimit int64
+	echoSelf   bool
+	maxRooms   int
+	maxMembers int
+	bus        RoomBus
+	ids        atomic.Uint64 // the last member id given
+
+	mu    sync.Mutex // guards rooms, and each room's slots and member list writes
+	rooms map[string]*room
+}
+
+// member is one connection in a room.
+type member struct {
+	id      uint64 // RoomMessage.Publisher: unique within the handler
+	client  string // the client's address, for the log
+	conn    *websocket.Conn
+	queue   *sendQueue
+	evicted chan struct{} // closed when the member is evicted
+	done    chan struct{} // closed when the member's reader has ended
+}
+
+func newBroadcast(cfg Config, env Env) *broadcast {
+	s := cfg.Broadcast.settings()
+	return &broadcast{
+		log:          env.Log,
+		writeTimeout: env.WriteTimeout,
+		closeWait:    CloseWait(env.WriteTimeout),
+		queueLimit:   s.memberQueue,
+		echoSelf:     s.echoSelf,
+		maxRooms:     s.maxRooms,
+		maxMembers:   s.maxMembers,
+		bus:          env.Rooms,
+		rooms:        map[string]*room{},
+	}
+}
+
+// Close holds nothing to release: rooms end, and leave the bus, with
+// their last member.
+func (b *broadcast) Close() error { return nil }
+
+// broadcastSession is one member from its handshake on.
+type broadcastSession struct {
+	hub    *broadcast
+	room   *room
+	member *member
+	// stalls times this member's waits, as a publisher, for room in
+	// full queues.
+	stalls stallTimer
+}
+
+// Open reserves the member's place in its room before the upgrade, so a
+// room or member over its limit is still an HTTP refusal, and links a
+// new room to the bus (see subscribe); a member of a room being linked
+// waits for that. The member is then admitted, its queue taking the
+// room's messages from here on: it misses nothing published after its
+// 101, here or on another instance. Its writer starts with Serve.
+func (b *broadcast) Open(r *http.Request, params httprouter.Params) (Session, error) {
+	rm, created, err := b.reserve(roomKey(params))
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		b.subscribe(r.Context(), rm)
+	} else if err := b.awaitLink(r.Context(), rm); err != nil {
+		return nil, err
+	}
+	m := &member{
+		id:      b.ids.Add(1),
+		client:  r.RemoteAddr,
+		queue:   newSendQueue(b.queueLimit),
+		evicted: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	b.admit(rm, m)
+	return &broadcastSession{hub: b, room: rm, member: m}, nil
+}
+
+// Abandon takes the member out of its room and gives back its place.
+func (s *broadcastSession) Abandon() { s.leave() }
+
+// leave takes the member out of its room, releases the publishers
+// waiting on its queue, and gives back its place.
+func (s *broadcastSession) leave() {
+	m := s.member
+	ended, _ := m.queue.end()
+	s.hub.remove(s.room, m)
+	close(m.done)
+	ended.wake()
+	s.hub.release(s.room)
+}
 
 // roomKey names a room by all of the route's parameters, so /chat/:room
 // rooms are "room=lobby" and a route without parameters has one room.
@@ -82,29 +145,26 @@ func roomKey(params httprouter.Params) string {
 	return strings.Join(parts, "&")
 }
 
-// Serve runs one member: this goroutine reads and publishes, writePump
-// writes; Serve waits for writePump before returning.
+// Serve runs one member: this goroutine reads and publishes (readPump),
+// writePump writes what the member's queue has taken since Open; Serve
+// waits for writePump before returning.
 func (s *broadcastSession) Serve(conn *websocket.Conn) {
-	m := &member{
-		conn:    conn,
-		queue:   make(chan *websocket.PreparedMessage, memberQueueLen),
-		evicted: make(chan struct{}),
-		done:    make(chan struct{}),
-	}
-	rm := s.hub.join(s.key, m)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.hub.writePump(m)
-	}()
-	defer func() {
-		s.hub.remove(rm, m)
-		close(m.done)
-		wg.Wait()
-	}()
+	m := s.member
+	m.conn = conn
+	var writer sync.WaitGroup
+	writer.Go(func() { s.hub.writePump(s.room, m) })
+	defer writer.Wait() // after leave: done ends the writer's wait
+	defer s.leave()
+	s.readPump(m)
+}
+
+// readPump reads the member's messages and publishes each to the room.
+// While publish waits for room in a full queue, nothing is read: the
+// client's TCP window closes and it is slowed down. No read is waiting
+// then, so the proxy's keepalive does not judge the client's silence.
+func (s *broadcastSession) readPump(m *member) {
 	for {
-		mt, r, err := conn.NextReader()
+		mt, r, err := m.conn.NextReader()
 		if err != nil {
 			return
 		}
@@ -116,116 +176,130 @@ func (s *broadcastSession) Serve(conn *websocket.Conn) {
 		// when that limit is off (max_message_bytes: 0).
 		data, err := io.ReadAll(io.LimitReader(r, broadcastMaxMessage+1))
 		if err != nil {
-			failInvalidText(conn, err, s.hub.closeWait())
+			failInvalidText(m.conn, err, s.hub.closeWait)
 			return
 		}
 		if len(data) > broadcastMaxMessage {
-			fail(conn, websocket.CloseMessageTooBig, "message too big for a broadcast", s.hub.closeWait())
+			fail(m.conn, websocket.CloseMessageTooBig, "message too big for a broadcast", s.hub.closeWait)
 			return
 		}
-		pm, err := websocket.NewPreparedMessage(mt, data)
-		if err != nil {
+		if err := s.hub.publish(s.room, m, mt, data, &s.stalls); err != nil {
 			return
 		}
-		s.hub.publish(rm, pm)
 	}
 }
 
-func (b *broadcast) publish(rm *room, pm *websocket.PreparedMessage) {
+// publish sends a member's message to the other instances, and to every
+// member of the room here. An evicted member, whose close is under way,
+// publishes nothing more.
+func (b *broadcast) publish(rm *room, from *member, mt int, data []byte, stalls *stallTimer) error {
+	select {
+	case <-from.evicted:
+		return nil
+	default:
+	}
+	msg, err := prepareQueued(mt, data)
+	if err != nil {
+		return err
+	}
+	if rm.link != nil {
+		rm.link.Publish(RoomMessage{Publisher: from.id, Type: mt, Data: data})
+	}
 	for _, m := range *rm.members.Load() {
-		select {
-		case m.queue <- pm:
-		default:
-			b.evict(rm, m)
+		if m != from || b.echoSelf {
+			b.enqueue(rm, m, msg, stalls)
 		}
 	}
+	return nil
 }
 
-func (b *broadcast) join(key string, m *member) *room {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	rm := b.rooms[key]
-	if rm == nil {
-		rm = &room{key: key}
-		rm.members.Store(&[]*member{})
-		b.rooms[key] = rm
+// deliver is what the room's link delivers: a message another instance
+// published goes to every member here, as a local one does (its
+// publisher is elsewhere, so echo_self has no say).
+func (b *broadcast) deliver(rm *room, rmsg RoomMessage) {
+	msg, err := prepareQueued(rmsg.Type, rmsg.Data)
+	if err != nil {
+		return // not a text or binary message: nothing a member could get
 	}
-	old := *rm.members.Load()
-	next := append(old[:len(old):len(old)], m)
-	rm.members.Store(&next)
-	return rm
+	for _, m := range *rm.members.Load() {
+		b.enqueue(rm, m, msg, &rm.deliveries)
+	}
 }
 
-// remove takes m out of rm and reports whether it was there.
-func (b *broadcast) remove(rm *room, m *member) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	old := *rm.members.Load()
-	next := make([]*member, 0, len(old))
-	for _, x := range old {
-		if x != m {
-			next = append(next, x)
-		}
-	}
-	if len(next) == len(old) {
-		return false
-	}
-	rm.members.Store(&next)
-	if len(next) == 0 && b.rooms[rm.key] == rm {
-		delete(b.rooms, rm.key)
-	}
-	return true
-}
-
-// evict takes a member that cannot keep up out of the room and tells its
-// writer to close it. The publisher never writes to the slow member itself:
-// that write could block, and the room must not wait on its slowest member.
-func (b *broadcast) evict(rm *room, m *member) {
-	if !b.remove(rm, m) {
-		return // already gone: evicted by another publisher, or left
-	}
-	b.log.Warn("broadcast member too slow, closing",
-		"room", rm.key, "client", m.conn.RemoteAddr().String(), "queued", len(m.queue))
-	close(m.evicted)
-}
-
-// writePump is the member connection's only writer.
-func (b *broadcast) writePump(m *member) {
+// enqueue puts msg in m's queue, waiting while the queue is full. A wait
+// restarts whenever m's writer takes a message; one that lasts
+// closeWait evicts m. Publishers wait on each member in turn, so each
+// member gets each publisher's messages in order.
+func (b *broadcast) enqueue(rm *room, m *member, msg queued, stalls *stallTimer) {
 	for {
-		// An evicted member gets its close frame next, not the rest of
-		// its queue.
-		select {
-		case <-m.evicted:
-			b.closeSlow(m)
+		res, changed := m.queue.offer(msg)
+		if res != offerFull {
 			return
-		default:
 		}
-		select {
-		case pm := <-m.queue:
-			setWriteDeadline(m.conn, b.writeTimeout)
-			if err := m.conn.WritePreparedMessage(pm); err != nil {
-				m.conn.Close()
+		if stalls.expired(changed, b.closeWait) {
+			b.evict(rm, m, changed)
+		}
+	}
+}
+
+// evict takes a member that holds the room back out of it and has its
+// writer close it, if its queue is still stalled (see
+// sendQueue.stalled). The publishers waiting on it go on only once it is
+// out of the room and logged.
+func (b *broadcast) evict(rm *room, m *member, waitedOn <-chan struct{}) {
+	ended, ok := m.queue.stalled(waitedOn)
+	if !ok {
+		return
+	}
+	b.remove(rm, m)
+	b.log.Warn("broadcast member too slow, closing", "room", rm.key, "client", m.client,
+		"queued_bytes", ended.dropped, "queue_limit", b.queueLimit)
+	close(m.evicted)
+	ended.wake()
+}
+
+// writePump is the member connection's only writer. An evicted member's
+// queue is emptied, so its close frame comes next.
+func (b *broadcast) writePump(rm *room, m *member) {
+	for {
+		msg, ok := m.queue.pop()
+		if !ok {
+			select {
+			case <-m.queue.ready:
+				continue
+			case <-m.evicted:
+				b.closeSlow(m)
+				return
+			case <-m.done:
 				return
 			}
-		case <-m.evicted:
-			b.closeSlow(m)
-			return
-		case <-m.done:
+		}
+		setWriteDeadline(m.conn, b.writeTimeout)
+		if err := m.conn.WritePreparedMessage(msg.prepared); err != nil {
+			// A member that took no frame for the write timeout is
+			// closed, as every built-in's client is: it is the stall
+			// a waiting publisher would evict it for a moment later
+			// (that wait began after this write did), so it is
+			// evicted now, logged as such. The connection cannot
+			// carry a close frame after a cut one.
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+				b.evict(rm, m, nil)
+			}
+			m.conn.Close()
 			return
 		}
 	}
 }
 
-// closeSlow starts the closing handshake with a member that fell behind and
-// gives it writeTimeout to answer before dropping the connection.
+// closeSlow starts the closing handshake with an evicted member and gives
+// it CloseWait to answer before dropping the connection.
 func (b *broadcast) closeSlow(m *member) {
-	deadline := time.Now().Add(b.closeWait())
 	msg := websocket.FormatCloseMessage(closeTooSlow, "too slow: fell behind the room")
-	if err := m.conn.WriteControl(websocket.CloseMessage, msg, deadline); err != nil {
+	if err := m.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(b.closeWait)); err != nil {
 		m.conn.Close()
 		return
 	}
-	t := time.NewTimer(time.Until(deadline))
+	t := time.NewTimer(b.closeWait)
 	defer t.Stop()
 	select {
 	case <-m.done:
@@ -233,5 +307,3 @@ func (b *broadcast) closeSlow(m *member) {
 		m.conn.Close()
 	}
 }
-
-func (b *broadcast) closeWait() time.Duration { return CloseWait(b.writeTimeout) }

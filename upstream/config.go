@@ -41,6 +41,29 @@ type Config struct {
 	// Lines is how many of the last lines tail sends first; default 10, as
 	// tail(1) (tail only).
 	Lines *int `yaml:"lines"`
+	// Broadcast tunes the rooms of a broadcast route (broadcast only).
+	// Nil: every default.
+	Broadcast *BroadcastConfig `yaml:"broadcast"`
+}
+
+// BroadcastConfig bounds a broadcast route's rooms (issue 12). A field
+// left out takes its default.
+type BroadcastConfig struct {
+	// MemberQueue bounds the bytes of messages waiting to be written to
+	// one member; a member whose queue stays full for the write timeout
+	// is closed with 1008, and until then publishers wait for room in it.
+	// Messages are shared, so a room holds about this much whatever its
+	// size. An empty queue takes any message. Default 1MiB; 64KiB to
+	// 64MiB.
+	MemberQueue *conftypes.Size `yaml:"member_queue"`
+	// EchoSelf sends members their own messages too. Default true.
+	EchoSelf *bool `yaml:"echo_self"`
+	// MaxRooms bounds the route's rooms; a handshake that would open one
+	// more gets 503. Default 10000.
+	MaxRooms *int `yaml:"max_rooms"`
+	// MaxMembers bounds the members of one room; a handshake that would
+	// be one more gets 503. Default 10000.
+	MaxMembers *int `yaml:"max_members"`
 }
 
 // HealthConfig is a route's active health check.
@@ -81,6 +104,13 @@ const (
 	DefaultHealthTimeout  = 2 * time.Second
 	DefaultTailLines      = 10
 	maxTailLines          = 100000
+
+	// The broadcast block's (BroadcastConfig).
+	DefaultBroadcastMemberQueue = 1 << 20
+	DefaultBroadcastMaxRooms    = 10000
+	DefaultBroadcastMaxMembers  = 10000
+	minBroadcastMemberQueue     = 64 << 10
+	maxBroadcastMemberQueue     = 64 << 20
 )
 
 // HandlerNames lists the built-in handler names, sorted.
@@ -160,7 +190,7 @@ func (c *Config) validateBackends() error {
 			errs = append(errs, conftypes.Field("tls", errors.New("no backend is wss://")))
 		}
 	}
-	errs = append(errs, misplaced("only used with handler: tail", setting{"root", c.Root != ""}, setting{"lines", c.Lines != nil})...)
+	errs = append(errs, c.foreignHandlerSettings()...)
 	return errors.Join(errs...)
 }
 
@@ -188,17 +218,79 @@ func (c *Config) validateHandler() error {
 	errs := misplaced("only used with backends",
 		setting{"balance", c.Balance != ""}, setting{"hash_key", c.HashKey != ""},
 		setting{"health", c.Health != nil}, setting{"tls", c.TLS != nil})
-	if c.Handler != "tail" {
-		errs = append(errs, misplaced("only used with handler: tail", setting{"root", c.Root != ""}, setting{"lines", c.Lines != nil})...)
-		return errors.Join(errs...)
-	}
-	if c.Root == "" {
-		errs = append(errs, conftypes.Field("root", errors.New("required: the directory whose files tail may serve")))
-	}
-	if c.Lines != nil && (*c.Lines < 0 || *c.Lines > maxTailLines) {
-		errs = append(errs, conftypes.Field("lines", fmt.Errorf("want 0 to %d", maxTailLines)))
+	errs = append(errs, c.foreignHandlerSettings()...)
+	switch c.Handler {
+	case "tail":
+		if c.Root == "" {
+			errs = append(errs, conftypes.Field("root", errors.New("required: the directory whose files tail may serve")))
+		}
+		if c.Lines != nil && (*c.Lines < 0 || *c.Lines > maxTailLines) {
+			errs = append(errs, conftypes.Field("lines", fmt.Errorf("want 0 to %d", maxTailLines)))
+		}
+	case "broadcast":
+		if c.Broadcast != nil {
+			errs = append(errs, conftypes.Under("broadcast", c.Broadcast.validate()))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// foreignHandlerSettings reports the settings of the handlers other than
+// c.Handler (of every handler, on a route to backends).
+func (c *Config) foreignHandlerSettings() []error {
+	var errs []error
+	if c.Handler != "tail" {
+		errs = append(errs, misplaced("only used with handler: tail", setting{"root", c.Root != ""}, setting{"lines", c.Lines != nil})...)
+	}
+	if c.Handler != "broadcast" {
+		errs = append(errs, misplaced("only used with handler: broadcast", setting{"broadcast", c.Broadcast != nil})...)
+	}
+	return errs
+}
+
+func (b *BroadcastConfig) validate() error {
+	var errs []error
+	if b.MemberQueue != nil && (*b.MemberQueue < minBroadcastMemberQueue || *b.MemberQueue > maxBroadcastMemberQueue) {
+		errs = append(errs, conftypes.Field("member_queue", fmt.Errorf("want %v to %v", conftypes.Size(minBroadcastMemberQueue), conftypes.Size(maxBroadcastMemberQueue))))
+	}
+	for _, bound := range []struct {
+		field string
+		value *int
+	}{{"max_rooms", b.MaxRooms}, {"max_members", b.MaxMembers}} {
+		if bound.value != nil && *bound.value < 1 {
+			errs = append(errs, conftypes.Field(bound.field, errors.New("want at least 1")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// broadcastSettings are what a broadcast route runs with.
+type broadcastSettings struct {
+	memberQueue          int64
+	echoSelf             bool
+	maxRooms, maxMembers int
+}
+
+// settings are b's, with the defaults for what b leaves out (b may be
+// nil).
+func (b *BroadcastConfig) settings() broadcastSettings {
+	s := broadcastSettings{DefaultBroadcastMemberQueue, true, DefaultBroadcastMaxRooms, DefaultBroadcastMaxMembers}
+	if b == nil {
+		return s
+	}
+	if b.MemberQueue != nil {
+		s.memberQueue = int64(*b.MemberQueue)
+	}
+	if b.EchoSelf != nil {
+		s.echoSelf = *b.EchoSelf
+	}
+	if b.MaxRooms != nil {
+		s.maxRooms = *b.MaxRooms
+	}
+	if b.MaxMembers != nil {
+		s.maxMembers = *b.MaxMembers
+	}
+	return s
 }
 
 func (h *HealthConfig) validate() error {

@@ -103,7 +103,7 @@ type Session interface {
 // route uses. Errors are conftypes.FieldErrors relative to the route.
 var handlerFactories = map[string]func(Config, Env) (Handler, error){
 	"echo":      func(_ Config, env Env) (Handler, error) { return newEcho(env), nil },
-	"broadcast": func(_ Config, env Env) (Handler, error) { return newBroadcast(env), nil },
+	"broadcast": func(cfg Config, env Env) (Handler, error) { return newBroadcast(cfg, env), nil },
 	"tail":      newTail,
 }
 
