@@ -33,11 +33,11 @@ type Node struct {
 	store *nats.Conn
 	stats stats
 
-	mu    sync.Mutex // guards links
+	mu    sync.Mutex // guards links and droppedBySlowLinks
 	links map[*link]struct{}
 	// droppedBySlowLinks counts what links that have left dropped as
-	// slow consumers (see stats).
-	droppedBySlowLinks atomic.Int64
+	// slow consumers (see linkStats).
+	droppedBySlowLinks int64
 	// outageDrops counts publishes dropped since the connection was
 	// last up, for the reconnect log line.
 	outageDrops atomic.Int64

@@ -141,7 +141,7 @@ func (n *Node) forget(l *link) {
 	defer n.mu.Unlock()
 	delete(n.links, l)
 	if d, err := l.sub.Dropped(); err == nil {
-		n.droppedBySlowLinks.Add(int64(d))
+		n.droppedBySlowLinks += int64(d)
 	}
 }
 
@@ -163,7 +163,7 @@ func (n *Node) dropped(err error) {
 func (n *Node) linkStats() (rooms int, slow int64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	slow = n.droppedBySlowLinks.Load()
+	slow = n.droppedBySlowLinks
 	for l := range n.links {
 		if d, err := l.sub.Dropped(); err == nil {
 			slow += int64(d)

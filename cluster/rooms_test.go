@@ -149,3 +149,43 @@ func TestSubjectToken(t *testing.T) {
 		t.Errorf("a 300-byte token was not hashed: %q", long)
 	}
 }
+
+// TestSlowRoomDropsAndCounts: a room whose local delivery is held up
+// holds at most pendingBytes of other instances' messages; beyond that
+// they are dropped and counted as a slow consumer's, not buffered.
+func TestSlowRoomDropsAndCounts(t *testing.T) {
+	srv := natstest.Start(t)
+	a, b := openNode(t, srv.URL(), "a"), openNode(t, srv.URL(), "b")
+	release := make(chan struct{})
+	delivered := make(chan struct{}, 1000)
+	slow, err := b.Rooms("chat").Join(context.Background(), "room=lobby", func(upstream.RoomMessage) {
+		<-release
+		delivered <- struct{}{}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := join(t, a.Rooms("chat"), "room=lobby", make(inbox, 1))
+	data := make([]byte, 64<<10)
+	const sent = 2 * pendingBytes / (64 << 10) // twice what the room may hold
+	for range sent {
+		pub.Publish(upstream.RoomMessage{Type: 2, Data: data})
+	}
+	// Everything sent has reached b: held (pending, or the one in
+	// delivery) or dropped.
+	sub := slow.(*link).sub
+	wstest.Eventually(t, waitLimit, func() bool {
+		pending, _, _ := sub.Pending()
+		_, dropped := b.linkStats()
+		return int64(pending)+dropped >= sent-1
+	})
+	_, dropped := b.linkStats()
+	close(release)
+	slow.Leave()
+	if _, after := b.linkStats(); after != dropped {
+		t.Errorf("a left room's drops were forgotten: %d, then %d", dropped, after)
+	}
+	if held := sent - dropped; held > pendingBytes/(64<<10)+1 || dropped == 0 {
+		t.Errorf("dropped %d of %d, want about what did not fit in %d bytes", dropped, sent, pendingBytes)
+	}
+}
