@@ -25,6 +25,15 @@
 // connecting, and reports the probe's handshake times and wsedge's memory
 // per half-open connection (see slowloris.go); bench/slowloris runs it.
 //
+//	go run ./cmd/wsbench fanout [-members 1000] [-instances 3] [-duration 10s] [-size 64,1024] [-rates 20,50]
+//
+// measures a broadcast room's fan-out from one publisher to its members
+// on one wsedge and spread over several on one NATS server: deliveries
+// per second, publish-to-delivery latency, and what each process spends
+// (see fanout.go); bench/fanout runs it. Its NATS server is Debian's
+// nats-server if installed, else "wsbench nats-server", a hidden
+// subcommand running the one in go.mod.
+//
 // Everything listens on loopback. Binaries (wsedge, wsload) are built into
 // a temporary directory along with the configurations, a generated ECDSA
 // certificate and the logs.
@@ -51,6 +60,10 @@ func main() {
 			os.Exit(runReloadUnderLoad(os.Args[2:]))
 		case "slowloris":
 			os.Exit(runSlowloris(os.Args[2:]))
+		case "fanout":
+			os.Exit(runFanout(os.Args[2:]))
+		case "nats-server":
+			os.Exit(runNATSServer(os.Args[2:]))
 		}
 	}
 	os.Exit(run())

@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // columns are the targets of the report, in order.
@@ -20,6 +22,17 @@ func median(vs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// nearestRank is the nearest-rank percentile p (0 to 100) of sorted, or
+// 0 if it is empty.
+func nearestRank(sorted []time.Duration, p float64) time.Duration {
+	n := len(sorted)
+	if n == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(n))) - 1
+	return sorted[min(max(i, 0), n-1)]
 }
 
 // renderTable prints the report as a Markdown table: medians per target,

@@ -756,12 +756,7 @@ func (ps *probeStats) succeeded() int { return ps.count - ps.failed }
 
 // percentile is the nearest-rank percentile p of the sorted handshakes.
 func (ps *probeStats) percentile(p float64) time.Duration {
-	n := len(ps.handshakes)
-	if n == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p/100*float64(n))) - 1
-	return ps.handshakes[min(max(i, 0), n-1)]
+	return nearestRank(ps.handshakes, p)
 }
 
 // slowlorisFailures are the reasons for exit status 1: an attack that

@@ -6,9 +6,11 @@ import (
 	"strings"
 )
 
-// cpuTimes are the machine's CPU time counters from /proc/stat.
+// cpuTimes are the machine's CPU time counters from /proc/stat, in
+// clock ticks summed over the CPUs.
 type cpuTimes struct {
 	steal, total int64
+	idle         int64 // idle and iowait
 }
 
 func readCPUTimes() cpuTimes {
@@ -26,6 +28,9 @@ func readCPUTimes() cpuTimes {
 		}
 		if i == 7 {
 			t.steal = n
+		}
+		if i == 3 || i == 4 {
+			t.idle += n
 		}
 	}
 	return t
