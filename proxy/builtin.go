@@ -224,6 +224,8 @@ type activityConn struct {
 	// rate is the client's budget, if any: set before the handler reads,
 	// and read by Close from any goroutine.
 	rate atomic.Pointer[builtinBudget]
+	// held gathers writes for a handler that asks (see heldWrites).
+	held heldWrites
 }
 
 // builtinShard is the traffic shard built-in connections count in: they
@@ -272,7 +274,7 @@ func (c *activityConn) Close() error {
 }
 
 func (c *activityConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
+	n, err := c.write(p)
 	if c.traffic != nil && n > 0 {
 		c.traffic.add(builtinShard, toClient, c.out.feed(p[:n]), n)
 	}

@@ -196,10 +196,13 @@ func expectEvicted(t *testing.T, c *websocket.Conn) {
 	}
 }
 
-// burstMessage is message i of a burst: 1 KiB, numbered.
+// burstMessage is message i of a burst: 4 KiB, numbered. A burst of
+// 3,000 is 12 MiB: more than the stalled member's queue, the frames its
+// writer holds (16 KiB) and the socket buffers between it and its client
+// (a few MiB on loopback) can take, so it stalls the room.
 func burstMessage(i int) string {
 	head := fmt.Sprintf("burst %04d ", i)
-	return head + strings.Repeat("x", 1024-len(head))
+	return head + strings.Repeat("x", 4096-len(head))
 }
 
 // expectBurst checks that m received the n messages of a burst, whole
