@@ -80,8 +80,8 @@ func (c *Config) name() string {
 	return c.Name
 }
 
-// Bucket is the ACME store's bucket, defaulted.
-func (c *Config) Bucket() string {
+// bucket is the ACME store's bucket, defaulted.
+func (c *Config) bucket() string {
 	if c.ACME.Bucket == "" {
 		return c.name() + "_acme"
 	}

@@ -123,7 +123,7 @@ func (n *Node) OpenCertCache() (*CertCache, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeSetupTimeout)
 	defer cancel()
-	c, err := NewCertCache(ctx, js, CertCacheConfig{Bucket: n.cfg.Bucket(), LockTTL: n.cfg.lockTTL(), Owner: n.instance}, n.log)
+	c, err := NewCertCache(ctx, js, CertCacheConfig{Bucket: n.cfg.bucket(), LockTTL: n.cfg.lockTTL(), Owner: n.instance}, n.log)
 	if err != nil {
 		conn.Close()
 		return nil, err
