@@ -25,13 +25,14 @@ func TestACMEClusterOneOrderPerName(t *testing.T) {
 	first := listenLoopback(t)
 	p := acmetest.StartPebble(t, acmetest.PortOf(t, first.HTTP.Addr().String()), acmetest.PortOf(t, first.HTTPS.Addr().String()))
 	hosts := []string{"one.cluster.test", "two.cluster.test"}
+	warm := []string{"warm1.cluster.test", "warm2.cluster.test", "warm3.cluster.test"}
 	apps := make([]*runningApp, 3)
 	for i := range apps {
 		ls := first
 		if i > 0 {
 			ls = listenLoopback(t)
 		}
-		cfg := acmeConfig(p, strings.Join(hosts, ", "), filepath.Join(t.TempDir(), "unused"), backend) + fmt.Sprintf(`
+		cfg := acmeConfig(p, strings.Join(append(hosts, warm...), ", "), filepath.Join(t.TempDir(), "unused"), backend) + fmt.Sprintf(`
 cluster:
   nats: [%q]
   instance: edge-%d
@@ -40,6 +41,19 @@ cluster:
 `, nats.URL(), i+1)
 		apps[i] = startApp(t, t.TempDir(), cfg, ls)
 	}
+	// Each instance first orders a name of its own, one after the other,
+	// so that each has registered its ACME account (the cluster's one
+	// key) before the race: in-process Pebble has a data race of its own
+	// when two requests register one account at once (wfe.NewAccount
+	// updates the account another is encoding), which -race reports.
+	for i, app := range apps {
+		c, err := app.dialWSS(t, warm[i], "/ws", p.Roots)
+		if err != nil {
+			t.Fatalf("warming up %s: %v", warm[i], err)
+		}
+		c.Close()
+	}
+	warmOrders := p.Orders()
 	serials := make([][]string, len(hosts))
 	var mu sync.Mutex
 	var dials sync.WaitGroup
@@ -71,7 +85,7 @@ cluster:
 			}
 		}
 	}
-	if got := p.Orders(); got != int64(len(hosts)) {
+	if got := p.Orders() - warmOrders; got != int64(len(hosts)) {
 		t.Errorf("Pebble got %d orders, want %d: one per name across the cluster", got, len(hosts))
 	}
 }

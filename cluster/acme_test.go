@@ -175,7 +175,8 @@ func TestACMEClusterOrdersOncePerName(t *testing.T) {
 		t.Run(tc.challenge, func(t *testing.T) {
 			raced := []string{"one.cluster.wsedge.test", "two.cluster.wsedge.test"}
 			const late = "late.cluster.wsedge.test"
-			hosts := append(slices.Clone(raced), late)
+			warm := []string{"warm0.cluster.wsedge.test", "warm1.cluster.wsedge.test", "warm2.cluster.wsedge.test"}
+			hosts := append(append(slices.Clone(raced), late), warm...)
 
 			lns := listenInstances(t, 3)
 			// The validator reaches the first instance, by the challenge
@@ -204,6 +205,19 @@ func TestACMEClusterOrdersOncePerName(t *testing.T) {
 					t.Errorf("%s: certificate expiries before any order: got %v, want none", in.name, got)
 				}
 			}
+
+			// Each instance first orders a name of its own, one after
+			// the other, so that each has registered its ACME account
+			// (the cluster's one key) before the race: in-process Pebble
+			// has a data race of its own when two requests register one
+			// account at once (wfe.NewAccount updates the account
+			// another is encoding), which -race reports.
+			for i, in := range instances {
+				if _, err := servedLeaf(ctx, in, warm[i], p.Roots); err != nil {
+					t.Fatalf("warming up %s: %v", warm[i], err)
+				}
+			}
+			warmOrders := p.Orders()
 
 			type served struct {
 				instance, name string
@@ -247,7 +261,7 @@ func TestACMEClusterOrdersOncePerName(t *testing.T) {
 					t.Logf("%s: ordered by %s, validated by %s", name, got[0], instances[0].name)
 				}
 			}
-			if got, want := p.Orders(), int64(len(raced))*tc.ordersPerName; got != want {
+			if got, want := p.Orders()-warmOrders, int64(len(raced))*tc.ordersPerName; got != want {
 				t.Errorf("orders for %d names from %d instances: got %d, want %d", len(raced), len(instances), got, want)
 			}
 			if got := orderers(instances, "acme_account+key"); len(got) != 1 {
