@@ -4,10 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net"
 	"net/http"
 	"slices"
@@ -101,34 +98,9 @@ func startACMEInstance(t *testing.T, srv *natstest.Server, p *acmetest.Pebble, n
 	}
 	// HTTPHandler tells autocert HTTP-01 can be answered: called before
 	// serving, as the proxy calls it.
-	serveHTTP(t, lns.http, m.HTTPHandler(http.NotFoundHandler()), nil)
-	serveHTTP(t, lns.tls, http.NotFoundHandler(), m.TLSConfig())
+	acmetest.ServeHTTP1(t, lns.http, m.HTTPHandler(http.NotFoundHandler()), nil)
+	acmetest.ServeHTTP1(t, lns.tls, http.NotFoundHandler(), m.TLSConfig())
 	return &acmeInstance{name: name, tls: m, store: store, tlsLn: lns.tls, httpLn: lns.http}
-}
-
-// serveHTTP serves h on ln, over TLS with tlsConfig if it is not nil, as
-// the proxy does (HTTP/1.1 only), until the test ends.
-func serveHTTP(t *testing.T, ln net.Listener, h http.Handler, tlsConfig *tls.Config) {
-	t.Helper()
-	srv := &http.Server{Handler: h, TLSConfig: tlsConfig, ErrorLog: log.New(io.Discard, "", 0)}
-	srv.Protocols = new(http.Protocols)
-	srv.Protocols.SetHTTP1(true)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		var err error
-		if tlsConfig != nil {
-			err = srv.ServeTLS(ln, "", "")
-		} else {
-			err = srv.Serve(ln)
-		}
-		if !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("serve %s: %v", ln.Addr(), err)
-		}
-	})
-	t.Cleanup(func() {
-		srv.Close()
-		wg.Wait()
-	})
 }
 
 // servedLeaf handshakes with in for name, trusting only Pebble's root,

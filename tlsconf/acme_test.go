@@ -3,15 +3,10 @@ package tlsconf
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"io"
-	"log"
-	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -74,8 +69,8 @@ func TestACMEChallengeChoice(t *testing.T) {
 				}
 				challenges.ServeHTTP(w, r)
 			})
-			serveHTTP(t, httpLn, plain, nil)
-			serveHTTP(t, tlsLn, http.NotFoundHandler(), m.TLSConfig())
+			acmetest.ServeHTTP1(t, httpLn, plain, nil)
+			acmetest.ServeHTTP1(t, tlsLn, http.NotFoundHandler(), m.TLSConfig())
 
 			ctx, cancel := context.WithTimeout(context.Background(), acmeWait)
 			defer cancel()
@@ -93,29 +88,4 @@ func TestACMEChallengeChoice(t *testing.T) {
 			}
 		})
 	}
-}
-
-// serveHTTP serves h on ln, over TLS with tlsConfig if it is not nil, as
-// the proxy does: HTTP/1.1 only, so ALPN offers what tlsConfig says.
-func serveHTTP(t *testing.T, ln net.Listener, h http.Handler, tlsConfig *tls.Config) {
-	t.Helper()
-	srv := &http.Server{Handler: h, TLSConfig: tlsConfig, ErrorLog: log.New(io.Discard, "", 0)}
-	srv.Protocols = new(http.Protocols)
-	srv.Protocols.SetHTTP1(true)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		var err error
-		if tlsConfig != nil {
-			err = srv.ServeTLS(ln, "", "")
-		} else {
-			err = srv.Serve(ln)
-		}
-		if !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("serve %s: %v", ln.Addr(), err)
-		}
-	})
-	t.Cleanup(func() {
-		srv.Close()
-		wg.Wait()
-	})
 }
