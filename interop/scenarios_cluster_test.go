@@ -68,6 +68,22 @@ func joinRoomAt(t *testing.T, e *edge, room, name string) *roomMember {
 	return m
 }
 
+// joinSpread joins n members to room, placed in turn on each of edges,
+// and returns those on edges[on] and the others.
+func joinSpread(t *testing.T, edges []*edge, room string, n, on int) (onIt, elsewhere []*roomMember) {
+	t.Helper()
+	for i := range n {
+		k := i % len(edges)
+		m := joinRoomAt(t, edges[k], room, fmt.Sprintf("member%d@edge%d", i, k+1))
+		if k == on {
+			onIt = append(onIt, m)
+		} else {
+			elsewhere = append(elsewhere, m)
+		}
+	}
+	return onIt, elsewhere
+}
+
 func (m *roomMember) read() {
 	defer close(m.done)
 	for {
@@ -238,15 +254,7 @@ func TestClusterRoomsExactlyOnce(t *testing.T) {
 func TestClusterInstanceKilled(t *testing.T) {
 	nats := natstest.Start(t)
 	edges := startCluster(t, nats.URL(), 3, edgeOptions{})
-	var survivors, doomed []*roomMember
-	for i := range 30 {
-		m := joinRoomAt(t, edges[i%3], "lobby", fmt.Sprintf("member%d@edge%d", i, i%3+1))
-		if i%3 == 1 {
-			doomed = append(doomed, m)
-		} else {
-			survivors = append(survivors, m)
-		}
-	}
+	doomed, survivors := joinSpread(t, edges, "lobby", 30, 1)
 	const total = 2000
 	p1, p3 := survivors[0], survivors[1] // on edges 1 and 3
 	var publishers sync.WaitGroup
@@ -290,15 +298,7 @@ func TestClusterInstanceKilled(t *testing.T) {
 func TestClusterThroughNATSRestart(t *testing.T) {
 	nats := natstest.Start(t)
 	edges := startCluster(t, nats.URL(), 3, edgeOptions{})
-	var local, remote []*roomMember
-	for i := range 9 {
-		m := joinRoomAt(t, edges[i%3], "lobby", fmt.Sprintf("member%d@edge%d", i, i%3+1))
-		if i%3 == 0 {
-			local = append(local, m)
-		} else {
-			remote = append(remote, m)
-		}
-	}
+	local, remote := joinSpread(t, edges, "lobby", 9, 0)
 	pub := local[0]
 	const n = 100
 	pub.publish(t, "p", 1, n)
