@@ -1,6 +1,9 @@
 package proxy
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // heldWriteLimit bounds what a held connection gathers before it writes
 // anyway. 16 KiB is some 200 small frames a write(2), most of the gain
@@ -21,6 +24,11 @@ var heldBuffers = sync.Pool{New: func() any { b := make([]byte, 0, heldWriteLimi
 // goroutines meanwhile (keepalive's pings) join the held ones in order.
 // It implements upstream's heldWriter on activityConn.
 type heldWrites struct {
+	// on is set while held, so that the writes of a connection that is
+	// not (every write of echo and tail) take no lock. A write that saw
+	// it unset went out before anything held; one that saw it set checks
+	// again under mu.
+	on      atomic.Bool
 	mu      sync.Mutex
 	pending *[]byte // nil unless held
 }
@@ -31,6 +39,7 @@ func (c *activityConn) Hold() {
 	defer c.held.mu.Unlock()
 	if c.held.pending == nil {
 		c.held.pending = heldBuffers.Get().(*[]byte)
+		c.held.on.Store(true)
 	}
 }
 
@@ -40,6 +49,7 @@ func (c *activityConn) Flush() error {
 	defer c.held.mu.Unlock()
 	err := c.flushLocked()
 	if c.held.pending != nil {
+		c.held.on.Store(false)
 		heldBuffers.Put(c.held.pending)
 		c.held.pending = nil
 	}
@@ -61,6 +71,9 @@ func (c *activityConn) flushLocked() error {
 // flushes what is gathered first, and one bigger than the whole buffer
 // is written on its own.
 func (c *activityConn) write(p []byte) (int, error) {
+	if !c.held.on.Load() {
+		return c.Conn.Write(p)
+	}
 	c.held.mu.Lock()
 	defer c.held.mu.Unlock()
 	buf := c.held.pending
