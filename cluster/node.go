@@ -26,6 +26,9 @@ type Node struct {
 	// are never delivered back to it (NoEcho, and the tag checked).
 	origin uint64
 	conn   *nats.Conn
+	// closed is closed once conn is closed (NATS's closed callback): its
+	// rooms' subscriptions, and their delivering goroutines, are done.
+	closed chan struct{}
 	// store is the ACME store's connection (OpenCertCache): JetStream's
 	// requests need answers, so it needs NATS at start and buffers
 	// across a reconnect, unlike the rooms' connection. Nil without
@@ -52,7 +55,8 @@ func Open(cfg Config, log *slog.Logger) (*Node, error) {
 	if err := Check(cfg); err != nil {
 		return nil, err
 	}
-	n := &Node{log: log, cfg: cfg, instance: instanceName(cfg), origin: randomOrigin(), links: map[*link]struct{}{}}
+	n := &Node{log: log, cfg: cfg, instance: instanceName(cfg), origin: randomOrigin(), links: map[*link]struct{}{},
+		closed: make(chan struct{})}
 	opts := []nats.Option{
 		nats.Name(n.instance),
 		// Rooms are at-most-once: a message that cannot be sent now is
@@ -78,6 +82,8 @@ func Open(cfg Config, log *slog.Logger) (*Node, error) {
 				"dropped_while_down", n.outageDrops.Swap(0))
 		}),
 		nats.ErrorHandler(n.asyncError),
+		nats.DrainTimeout(drainTimeout),
+		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
 	}
 	conn, err := nats.Connect(strings.Join(cfg.NATS, ","), append(opts, n.authOptions()...)...)
 	if err != nil {
@@ -90,10 +96,23 @@ func Open(cfg Config, log *slog.Logger) (*Node, error) {
 	return n, nil
 }
 
-// Close leaves the cluster: the connection closes, and with it every
-// room's subscription.
+// drainTimeout bounds Close's wait for the rooms' subscriptions to
+// finish what they were delivering.
+const drainTimeout = 5 * time.Second
+
+// Close leaves the cluster: the rooms' subscriptions end (NATS drains
+// them: each delivering goroutine finishes the messages it holds, to
+// rooms whose members have gone with the proxy's drain) and Close waits
+// for them, then the connections close.
 func (n *Node) Close() {
-	n.conn.Close()
+	if err := n.conn.Drain(); err != nil {
+		n.conn.Close() // not connected: nothing to drain
+	}
+	select {
+	case <-n.closed:
+	case <-time.After(drainTimeout + time.Second):
+		n.log.Warn("cluster: the NATS connection did not close after draining", "waited", drainTimeout+time.Second)
+	}
 	if n.store != nil {
 		n.store.Close()
 	}
